@@ -1,0 +1,34 @@
+"""Shared fixtures: every cache points into a tmp dir; small real datasets made by the bundled expert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trajaug.datasets.d4rl import write_d4rl
+from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+
+
+@pytest.fixture(autouse=True)
+def isolated_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point TRAJAUG_HOME, D4RL_DATASET_DIR and MINARI_DATASETS_PATH at empty tmp folders."""
+    home = tmp_path / "caches"
+    for variable, folder in (("TRAJAUG_HOME", "trajaug"), ("D4RL_DATASET_DIR", "d4rl"),
+                             ("MINARI_DATASETS_PATH", "minari")):
+        (home / folder).mkdir(parents=True)
+        monkeypatch.setenv(variable, str(home / folder))
+    return home
+
+
+@pytest.fixture(scope="session")
+def cheetah_demos() -> Dataset:
+    """3 HalfCheetah-v5 expert episodes (3000 transitions, with qpos/qvel) from the bundled actor."""
+    return build_expert_dataset("HalfCheetah-v5", load_actor(bundled_actor_path("halfcheetah")), episodes=3)
+
+
+@pytest.fixture
+def cheetah_file(cheetah_demos: Dataset, tmp_path: Path) -> Path:
+    """``cheetah_demos`` written as a D4RL HDF5 file in a tmp dir."""
+    return write_d4rl(cheetah_demos, tmp_path / "halfcheetah_demos.hdf5")

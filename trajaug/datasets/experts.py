@@ -1,0 +1,91 @@
+"""Bundled expert actors: small deterministic MLP policies shipped as weight files inside the package.
+
+Each file ``trajaug/datasets/experts/<env>.pt`` is a plain dict (loadable with ``torch.load(weights_only=True)``):
+``{"env_id", "obs_dim", "act_dim", "hidden", "state_dict", "extra"}``. The actors were trained with
+``trajaug datasets train-expert`` (stable-baselines3 SAC; :mod:`trajaug.datasets.train_expert`); the network is SAC's
+mean head: ``obs → Linear-ReLU (×len(hidden)) → Linear → tanh``, actions in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trajaug.datasets.atomic import atomic_path
+from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.envs import spec_for
+from trajaug.datasets.errors import TrajaugInputError
+from trajaug.seeds import DATA_SEED_BASE
+from trajaug.sim import Job, rollout
+
+EXPERTS_DIR = Path(__file__).parent / "experts"
+
+
+class ExpertActor(nn.Module):
+    """Deterministic actor ``a = tanh(MLP(obs))``; input (..., obs_dim) float32, output (..., act_dim) in [-1, 1]."""
+
+    def __init__(self, env_id: str, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
+        super().__init__()
+        self.env_id, self.obs_dim, self.act_dim, self.hidden = env_id, obs_dim, act_dim, tuple(hidden)
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, act_dim))
+        self.net = nn.Sequential(*layers)
+        self.extra: dict[str, Any] = {}
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+
+def save_actor(actor: ExpertActor, path: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write ``actor`` atomically to ``path`` (replacing it) in the bundled-expert format."""
+    payload = {"env_id": actor.env_id, "obs_dim": actor.obs_dim, "act_dim": actor.act_dim,
+               "hidden": list(actor.hidden), "state_dict": actor.state_dict(), "extra": dict(extra or {})}
+    with atomic_path(path, force=True) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_actor(path: Path) -> ExpertActor:
+    """Load an actor written by :func:`save_actor` (``weights_only=True``)."""
+    payload = torch.load(path, weights_only=True, map_location="cpu")
+    actor = ExpertActor(payload["env_id"], payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]))
+    actor.load_state_dict(payload["state_dict"])
+    actor.extra = payload["extra"]
+    actor.eval()
+    return actor
+
+
+def bundled_actor_path(env_key: str) -> Path:
+    """Path of the bundled actor of an environment key such as ``halfcheetah``."""
+    return EXPERTS_DIR / f"{env_key}.pt"
+
+
+def build_expert_dataset(env_id: str, actor: ExpertActor, episodes: int, seed: int = 0,
+                         progress: Callable[[int], None] | None = None) -> Dataset:
+    """Roll out the deterministic ``actor`` for ``episodes`` episodes (reset seeds ``DATA_SEED_BASE + seed·10⁴ + i``).
+
+    Returns a dataset with qpos/qvel (float64) so every state can be restored exactly.
+    """
+    if actor.obs_dim != spec_for(env_id).obs_dim:
+        raise TrajaugInputError(f"expert actor is for observations of size {actor.obs_dim}, {env_id} has "
+                                f"{spec_for(env_id).obs_dim}")
+
+    def controller(jobs: np.ndarray, steps: np.ndarray, observations: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return actor(torch.as_tensor(observations, dtype=torch.float32)).numpy()
+
+    jobs = [Job(seed=DATA_SEED_BASE + seed * 10_000 + i) for i in range(episodes)]
+    _, dataset = rollout(env_id, jobs, controller, n_envs=min(episodes, 50), progress=progress)
+    assert dataset is not None
+    return dataclasses.replace(dataset, metadata={
+        "method": "expert", "seed": seed, "episodes": episodes,
+        "expert": {"file": bundled_actor_path(spec_for(env_id).key).name, **actor.extra}})
