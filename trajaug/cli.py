@@ -7,7 +7,6 @@ as one line on stderr with exit code 2; warnings are printed as one line each.
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,7 +41,27 @@ def echo_json(record: Any) -> None:
     click.echo(json.dumps(record, indent=2, default=str))
 
 
-@click.group()
+class InputError(click.ClickException):
+    """Bad input, shown as one line on stderr with exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"trajaug: error: {self.format_message()}", err=True)
+
+
+class _Commands(click.Group):
+    """The top-level group: turns the library's input errors into :class:`InputError` (one line, exit 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        warnings.showwarning = _show_warning
+        try:
+            return super().invoke(ctx)
+        except (TrajaugInputError, OutputExistsError) as error:
+            raise InputError(str(error)) from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="trajaug")
 def cli() -> None:
     """trajaug: offline trajectory augmentation for imitation learning and offline RL."""
@@ -135,18 +154,5 @@ def bc() -> None:
 
 # ---------------------------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the click group and turns bad input into one line and exit code 2."""
-    warnings.showwarning = _show_warning
-    try:
-        cli.main(args=argv, prog_name="trajaug", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("trajaug: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(2)
-    except (TrajaugInputError, OutputExistsError) as error:
-        click.echo(f"trajaug: error: {error}", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
+    """Console entry point (``trajaug`` and ``python -m trajaug``)."""
+    cli.main(args=argv, prog_name="trajaug")

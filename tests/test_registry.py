@@ -1,0 +1,52 @@
+"""Dataset name resolution: path → D4RL dir → Minari dir → trajaug cache → build from the bundled expert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trajaug.datasets import registry
+from trajaug.datasets.d4rl import write_d4rl
+from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.errors import DatasetError, TrajaugInputError
+
+
+def test_unknown_name_and_missing_path_are_input_errors() -> None:
+    with pytest.raises(TrajaugInputError, match="unknown dataset 'pong-expert'"):
+        registry.resolve("pong-expert")
+    with pytest.raises(DatasetError, match="nothere.hdf5: no such file"):
+        registry.resolve("some/dir/nothere.hdf5")
+
+
+def test_empty_caches_resolve_to_build() -> None:
+    resolved = registry.resolve("hopper-expert")
+    assert resolved.kind == "build" and not resolved.present
+    assert resolved.location.endswith("hopper-expert.hdf5")
+
+
+def test_resolution_order(cheetah_demos: Dataset, isolated_caches: Path, tmp_path: Path) -> None:
+    cache_file = isolated_caches / "trajaug" / "datasets" / "halfcheetah-expert.hdf5"
+    write_d4rl(cheetah_demos.first_episodes(1), cache_file)
+    assert registry.resolve("halfcheetah-expert").kind == "cache"
+    d4rl_file = isolated_caches / "d4rl" / "halfcheetah_expert-v2.hdf5"
+    write_d4rl(cheetah_demos.first_episodes(2), d4rl_file)
+    assert registry.resolve("halfcheetah-expert").kind == "d4rl"
+    assert registry.load("halfcheetah-expert").n_episodes == 2
+    explicit = write_d4rl(cheetah_demos, tmp_path / "mine.hdf5")
+    resolved = registry.resolve(str(explicit))
+    assert resolved.kind == "path"
+    loaded = registry.load(str(explicit))
+    assert loaded.n_episodes == 3
+    assert loaded.metadata["file_sha256"] == registry.file_sha256(explicit)
+
+
+def test_build_from_bundled_expert_is_cached_and_deterministic(isolated_caches: Path) -> None:
+    first = registry.build("halfcheetah-expert", episodes=2)
+    assert registry.resolve("halfcheetah-expert").kind == "cache"
+    data = registry.load("halfcheetah-expert")
+    assert data.n_episodes == 2 and len(data) == 2000 and data.qpos is not None
+    again = registry.build("halfcheetah-expert", episodes=2, force=True)
+    np.testing.assert_array_equal(registry.load(str(again)).observations, data.observations)
+    assert first == again
