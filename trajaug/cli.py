@@ -6,7 +6,9 @@ as one line on stderr with exit code 2; warnings are printed as one line each.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -122,6 +124,80 @@ def datasets_build(name: str, episodes: int | None, force: bool) -> None:
     click.echo(f"{name}: built {path}")
 
 
+@datasets.command("check")
+@click.argument("dataset")
+@click.option("--env-id", default=None, help="Check against this environment instead of the file's.")
+@click.option("--physics", is_flag=True, help="Also restore each s_t, apply a_t and compare with s_{t+1}.")
+@click.option("--threshold", default=1e-2, show_default=True, help="Dynamics error counted as a violation.")
+@click.option("--max-transitions", type=int, default=None, help="Physics-check a random subset of this size.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def datasets_check(dataset: str, env_id: str | None, physics: bool, threshold: float, max_transitions: int | None,
+                   as_json: bool) -> None:
+    """Validate DATASET: shapes, dtypes, finite values, episode ends, continuity, action bounds (exit 1 if bad)."""
+    from trajaug.datasets.check import check_dataset, physics_check
+    from trajaug.datasets.registry import load
+
+    data = load(dataset, env_id=env_id)
+    problems = check_dataset(data, env_id)
+    report = None
+    if physics:
+        report = physics_check(data, threshold=threshold, max_transitions=max_transitions, env_id=env_id)
+        if report.share_above_threshold > 0:
+            problems.append(f"{report.share_above_threshold:.2%} of checked transitions have a dynamics error "
+                            f"above {threshold:g}")
+    if as_json:
+        echo_json({"dataset": dataset, "problems": problems,
+                   "physics": dataclasses.asdict(report) if report is not None else None})
+    else:
+        if report is not None:
+            click.echo(f"dynamics error over {report.checked} transitions ({report.state_source}): "
+                       f"mean {report.mean:.3g}, median {report.median:.3g}, p95 {report.p95:.3g}, "
+                       f"max {report.max:.3g}; relative to the observation scale: mean {report.relative_mean:.3g}, "
+                       f"p95 {report.relative_p95:.3g}; above {threshold:g}: {report.share_above_threshold:.2%}")
+        for problem in problems:
+            click.echo(f"problem: {problem}")
+        click.echo(f"{dataset}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+@datasets.command("filter")
+@click.argument("dataset")
+@click.option("--max-dynamics-error", type=float, required=True, help="Drop transitions above this error.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output D4RL HDF5.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def datasets_filter(dataset: str, max_dynamics_error: float, out: Path, force: bool) -> None:
+    """Write DATASET without its physically wrong transitions (one-step dynamics error above the bound)."""
+    from trajaug.datasets.d4rl import write_d4rl
+    from trajaug.datasets.filter import filter_by_dynamics
+    from trajaug.datasets.registry import load
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: already exists (use --force to overwrite)")
+    data = load(dataset)
+    kept, errors = filter_by_dynamics(data, max_dynamics_error)
+    write_d4rl(kept, out, force=force)
+    click.echo(f"kept {len(kept)} of {len(data)} transitions ({(errors > max_dynamics_error).sum()} dropped) "
+               f"in {kept.n_episodes} episodes: {out}")
+
+
+@datasets.command("convert")
+@click.argument("source")
+@click.option("--to", "target_format", type=click.Choice(["minari", "d4rl"]), required=True)
+@click.option("--out", required=True, help="Minari dataset id (namespace/name-vN) or D4RL HDF5 path.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def datasets_convert(source: str, target_format: str, out: str, force: bool) -> None:
+    """Convert SOURCE (a name, D4RL file, or Minari dataset id/folder) to Minari or D4RL."""
+    from trajaug.datasets.d4rl import write_d4rl
+    from trajaug.datasets.minari import read_minari, write_minari
+    from trajaug.datasets.registry import load
+
+    is_minari_id = not Path(source).exists() and source.count("/") >= 1 and not source.endswith((".hdf5", ".h5"))
+    data = read_minari(source) if is_minari_id or Path(source).is_dir() else load(source)
+    written = write_minari(data, out, force=force) if target_format == "minari" else write_d4rl(data, out, force)
+    click.echo(f"{source} -> {target_format}: {written}")
+
+
 @datasets.command("train-expert")
 @click.argument("env_id")
 @click.option("--steps", default=1_000_000, show_default=True, help="Total SAC environment steps.")
@@ -146,10 +222,169 @@ def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_
     click.echo(f"{env_id}: best return {progress['best_return']:.1f} at {progress.get('best_steps')} steps")
 
 
+# ---------------------------------------------------------------------------------------------- augment
+@cli.group()
+def augment() -> None:
+    """Generate augmented trajectories from a few demonstrations (one subcommand per method)."""
+
+
+def _augment_command(method: str) -> click.Command:
+    from trajaug.augment import get_augmenter
+    from trajaug.config import config_from_options, config_options
+
+    cls = get_augmenter(method)
+
+    @click.option("--dataset", default="halfcheetah-expert", show_default=True, help="Dataset name or path.")
+    @click.option("--episodes", default=7, show_default=True, help="Demos used (the first N episodes).")
+    @click.option("--episodes-seed", type=int, default=None, help="Draw the demos at random with this seed.")
+    @click.option("--per-episode", type=int, default=cls.default_per_episode, show_default=True,
+                  help="Augmented trajectories per demo" + (" pair." if method == "mixup" else "."))
+    @click.option("--seed", default=0, show_default=True, help="Seed of the method.")
+    @click.option("--out", type=click.Path(path_type=Path), default=None,
+                  help="Output HDF5 (default runs/augment/DATASET-METHOD-seedK.hdf5).")
+    @click.option("--with-expert", is_flag=True, help="Also copy the demos into the output.")
+    @click.option("--env-id", default=None, help="Environment of a dataset that does not name one.")
+    @click.option("--force", is_flag=True, help="Overwrite an existing output.")
+    @config_options(cls.Config)
+    def command(**options: Any) -> None:
+        from trajaug.augment.base import augment_to_file
+
+        config = config_from_options(cls.Config, options)
+        with progress_bar(f"{method}: trajectories", None) as advance:
+            out, summary = augment_to_file(
+                method, options["dataset"], options["out"], options["episodes"], options["episodes_seed"],
+                options["per_episode"], options["seed"], options["with_expert"], options["force"], config,
+                options["env_id"], progress=advance)
+        click.echo(f"{method}: wrote {summary['trajectories']} trajectories ({summary['transitions']} transitions) "
+                   f"to {out}")
+        click.echo(f"  average return {summary['augmented_return_mean']:.1f} vs demos "
+                   f"{summary['demo_return_mean']:.1f} ({summary['demos']} demos); "
+                   f"wall time {summary['wall_seconds']:.1f} s")
+
+    doc = (sys.modules[cls.__module__].__doc__ or "").strip()
+    return click.command(method, help=doc, short_help=doc.splitlines()[0] if doc else None)(command)
+
+
+def _add_augment_commands() -> None:
+    from trajaug.augment.base import REGISTRY, get_augmenter
+
+    get_augmenter("noise")
+    for method in sorted(REGISTRY):
+        augment.add_command(_augment_command(method))
+
+
+_add_augment_commands()
+
+
 # ---------------------------------------------------------------------------------------------- bc
 @cli.group()
 def bc() -> None:
     """Behaviour cloning: train, evaluate, and batch grids."""
+
+
+@bc.command("train")
+@click.option("--dataset", "dataset_name", required=True, help="Dataset name (e.g. halfcheetah-expert) or file.")
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="Train on the first N episodes only.")
+@click.option("--episodes-seed", type=int, default=None,
+              help="Draw the N episodes at random with this seed instead of taking the first N.")
+@click.option("--with-expert", default=None, help="Add this dataset's transitions (e.g. the demos) to the data.")
+@click.option("--expert-episodes", type=click.IntRange(min=1), default=None,
+              help="Use only the first N episodes of --with-expert.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Gradient updates (default 20000).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Minibatch size (default 256).")
+@click.option("--lr", type=float, default=None, help="Adam learning rate (default 3e-4).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the training metrics as JSON.")
+def bc_train(dataset_name: str, episodes: int | None, episodes_seed: int | None, with_expert: str | None,
+             expert_episodes: int | None, steps: int | None, batch_size: int | None, lr: float | None, seed: int,
+             out_dir: Path, force: bool, as_json: bool) -> None:
+    """Train BC on a dataset; writes policy.pt, config.json and metrics.json into --out."""
+    from trajaug.bc.train import BCConfig, load_episodes, train_bc
+
+    overrides = {k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("lr", lr)) if v is not None}
+    config = BCConfig.from_dict({**overrides, "seed": seed})
+    with progress_bar(f"loading {dataset_name}", None) as advance:
+        data = load_episodes(dataset_name, episodes, episodes_seed, progress=advance)
+        expert = load_episodes(with_expert, expert_episodes, episodes_seed) if with_expert else None
+    provenance = {"dataset": dataset_name, "episodes": episodes, "episodes_seed": episodes_seed,
+                  "with_expert": with_expert, "expert_episodes": expert_episodes}
+    with progress_bar("training BC", config.steps) as advance:
+        _, metrics = train_bc(data, config, out_dir, expert=expert, force=force, provenance=provenance,
+                              progress=advance)
+    if as_json:
+        echo_json(metrics)
+        return
+    summary = metrics["dataset"]
+    click.echo(f"BC on {summary['episodes']} episodes ({summary['transitions']} transitions, return "
+               f"{summary['return_mean']:.1f}) of {dataset_name}{' + ' + with_expert if with_expert else ''}: "
+               f"{config.steps} updates in {metrics['wall_s']:.1f} s ({metrics['steps_per_s']:.0f}/s), "
+               f"final loss {metrics['loss_final']:.4g}")
+    click.echo(f"wrote {out_dir / 'policy.pt'}, config.json, metrics.json")
+
+
+@bc.command("eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--episodes", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Evaluation seed (reset seeds never used for data).")
+@click.option("--action-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="σ of Gaussian noise added to executed actions (perturbed evaluation).")
+@click.option("--env", "env_id", default=None, help="Environment id (default: the checkpoint's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (with per-episode returns).")
+def bc_eval(checkpoint: Path, episodes: int, seed: int, action_noise: float, env_id: str | None,
+            as_json: bool) -> None:
+    """Evaluate a BC checkpoint: return mean, std, 95% CI and D4RL normalized score."""
+    from trajaug.bc.evaluate import evaluate_checkpoint
+
+    with progress_bar("evaluating", episodes) as advance:
+        result = evaluate_checkpoint(checkpoint, episodes, seed, action_noise, env_id=env_id, progress=advance)
+    if as_json:
+        from trajaug.report import to_json
+
+        click.echo(to_json(result.to_dict()))
+    else:
+        click.echo(result.summary())
+
+
+@bc.command("batch")
+@click.option("--config", "grid_file", type=click.Path(path_type=Path), default=None,
+              help="TOML grid file (see trajaug.bc.batch); options given here override it.")
+@click.option("--dataset", "datasets", multiple=True, help="Dataset name or file (repeat for several).")
+@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds 0..N-1 (default 3).")
+@click.option("--episodes", multiple=True, type=click.IntRange(min=0), help="First N episodes (repeat; 0 = all).")
+@click.option("--episodes-seed", type=int, default=None, help="Draw the N episodes at random with this seed.")
+@click.option("--with-expert", multiple=True, help="Expert dataset to add (repeat; '' = none).")
+@click.option("--expert-episodes", type=click.IntRange(min=1), default=None)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="BC updates per cell (default 20000).")
+@click.option("--eval-episodes", type=click.IntRange(1, 1000), default=None, help="Default 100.")
+@click.option("--action-noise", multiple=True, type=click.FloatRange(min=0), help="Evaluation σ (repeat).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: CPU cores).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+def bc_batch(grid_file: Path | None, datasets: tuple[str, ...], seeds: int | None, episodes: tuple[int, ...],
+             episodes_seed: int | None, with_expert: tuple[str, ...], expert_episodes: int | None, steps: int | None,
+             eval_episodes: int | None, action_noise: tuple[float, ...], batch_size: int | None, lr: float | None,
+             workers: int | None, out_dir: Path) -> None:
+    """Train + evaluate a grid of cells (resumable); writes OUT/results.{csv,json,md,png}."""
+    from trajaug.bc.batch import Grid, read_grid_file, run_batch
+
+    values: dict[str, Any] = read_grid_file(grid_file) if grid_file else {}
+    given = {"datasets": list(datasets), "seeds": seeds, "episodes": list(episodes), "episodes_seed": episodes_seed,
+             "with_expert": list(with_expert), "expert_episodes": expert_episodes, "steps": steps,
+             "eval_episodes": eval_episodes, "action_noise": list(action_noise)}
+    values.update({k: v for k, v in given.items() if v not in (None, [])})
+    bc_overrides = {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None}
+    if bc_overrides:
+        values["bc"] = {**values.get("bc", {}), **bc_overrides}
+    grid = Grid.from_mapping(values)
+    with progress_bar("BC cells", len(grid.cells())) as advance:
+        result = run_batch(grid, out_dir, workers=workers, progress=advance)
+    click.echo(f"{len(result.rows)} cells: {result.ran} run ({result.failed} failed), {result.skipped} already "
+               f"finished; tables in {out_dir}/results.{{csv,json,md,png}}")
+    click.echo(result.files["md"].read_text())
 
 
 # ---------------------------------------------------------------------------------------------- entry point

@@ -58,14 +58,25 @@ def read_d4rl(path: str | Path, env_id: str | None = None) -> Dataset:
                 metadata = json.loads(_as_str(f["metadata/trajaug_json"][()]))
             elif "metadata/env_id" in f:
                 metadata = {"env_id": _as_str(f["metadata/env_id"][()])}
-            names = [_as_str(v) for v in f["metadata/method_names"][()]] if "metadata/method_names" in f else None
+            names = ([_as_str(v) for v in np.atleast_1d(f["metadata/method_names"][()])]
+                     if "metadata/method_names" in f else None)
     except DatasetError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as error:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:  # h5py: RuntimeError on some damage
         raise DatasetError(f"{path}: cannot read as HDF5 ({_first_line(error)})") from None
-    terminals = np.asarray(arrays["terminals"]).astype(bool).reshape(-1)
-    timeouts = np.asarray(arrays.get("timeouts", np.zeros_like(terminals))).astype(bool).reshape(-1)
+    if not isinstance(metadata, dict):
+        raise DatasetError(f"{path}: metadata/trajaug_json is not a JSON object")
+    try:
+        terminals = np.asarray(arrays["terminals"]).astype(bool).reshape(-1)
+        timeouts = np.asarray(arrays.get("timeouts", np.zeros_like(terminals))).astype(bool).reshape(-1)
+    except (TypeError, ValueError) as error:
+        raise DatasetError(f"{path}: terminals/timeouts are not flags ({_first_line(error)})") from None
     observations = arrays["observations"]
+    if np.ndim(observations) != 2:
+        raise DatasetError(f"{path}: observations: expected 2 dimensions, got shape {np.shape(observations)}")
+    for key, flags in (("terminals", terminals), ("timeouts", timeouts)):
+        if len(flags) != len(observations):
+            raise DatasetError(f"{path}: {key}: has {len(flags)} values, observations has {len(observations)} rows")
     if "next_observations" not in arrays:
         arrays["next_observations"] = _next_from_following(observations, terminals | timeouts)
     env_id = env_id or metadata.get("env_id") or env_id_from_name(path.name)
@@ -79,8 +90,8 @@ def read_d4rl(path: str | Path, env_id: str | None = None) -> Dataset:
                               terminals, timeouts, env_id=env_id, qpos=arrays.get("qpos"),
                               qvel=arrays.get("qvel"), source_episode=arrays.get("source_episode"),
                               method=arrays.get("method"), method_names=tuple(names), metadata=metadata)
-    except ValueError as error:
-        raise DatasetError(f"{path}: {error}") from None
+    except (ValueError, TypeError) as error:
+        raise DatasetError(f"{path}: {_first_line(error)}") from None
     if len(dataset) and not (dataset.terminals[-1] or dataset.timeouts[-1]):
         warnings.warn(f"{path}: the last episode has no terminal or timeout; kept as an unfinished episode",
                       TrailingEpisodeWarning, stacklevel=2)

@@ -152,7 +152,8 @@ class Dataset:
     def episode_bounds(self) -> np.ndarray:
         """(n_episodes, 2) int array of ``[start, stop)`` row ranges."""
         ends = self._ends  # type: ignore[attr-defined]
-        return np.stack([np.concatenate([[0], ends[:-1]]), ends], axis=1).astype(np.int64)
+        starts = np.concatenate([[0], ends[:-1]])[: len(ends)]  # no episodes: no start either
+        return np.stack([starts, ends], axis=1).astype(np.int64)
 
     # -- episodes ----------------------------------------------------------------------------------------------
     def episode(self, index: int) -> Episode:

@@ -1,0 +1,126 @@
+"""Every augmentation method: fit → sample → write → read → check, on 2 demos with tiny budgets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from trajaug.augment import REGISTRY, augment, get_augmenter
+from trajaug.augment.cat import CATConfig
+from trajaug.augment.gail import GAILConfig
+from trajaug.augment.mixup import MixupAugmenter
+from trajaug.augment.noise import NoiseConfig
+from trajaug.datasets.check import check_dataset, dynamics_errors
+from trajaug.datasets.d4rl import read_d4rl, write_d4rl
+from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.errors import TrajaugInputError
+from trajaug.sim import make_env, restore
+
+TINY_ADVERSARIAL = dict(total_steps=1024, n_envs=2, n_steps=256, ppo_batch_size=128, ppo_epochs=1,
+                        hidden=(32, 32), bc_warmstart_steps=20)
+TINY: dict[str, Any] = {
+    "noise": NoiseConfig(),
+    "mixup": None,
+    "cat": CATConfig(**TINY_ADVERSARIAL),
+    "gail": GAILConfig(**TINY_ADVERSARIAL),
+}
+
+
+@pytest.fixture(scope="module")
+def demos(cheetah_demos: Dataset) -> Dataset:
+    """2 demos cut to their first 150 steps (as a timeout), so each method runs in seconds."""
+    rows = np.concatenate([np.arange(0, 150), np.arange(1000, 1150)])
+    short = cheetah_demos.take_rows(rows)
+    timeouts = np.zeros(len(short), bool)
+    timeouts[[149, 299]] = True
+    return dataclasses.replace(short, timeouts=timeouts)
+
+
+def test_registry_lists_every_method() -> None:
+    get_augmenter("noise")
+    assert set(TINY) <= set(REGISTRY)
+    with pytest.raises(TrajaugInputError, match="unknown method 'nope'"):
+        get_augmenter("nope")
+
+
+@pytest.mark.parametrize("method", sorted(TINY))
+def test_fit_sample_write_read_check(method: str, demos: Dataset, tmp_path: Path) -> None:
+    per_episode = 2
+    augmented, summary = augment(method, demos, TINY[method], per_episode=per_episode, seed=3)
+    expected = demos.n_episodes * (demos.n_episodes - 1) if method == "mixup" else demos.n_episodes
+    assert augmented.n_episodes == expected * per_episode == summary["trajectories"]
+    assert augmented.method_names == (method,)
+    assert set(np.unique(augmented.source_episode)) == {0, 1}
+    assert check_dataset(augmented) == []
+    back = read_d4rl(write_d4rl(augmented, tmp_path / f"{method}.hdf5"))
+    np.testing.assert_array_equal(back.observations, augmented.observations)
+    assert back.metadata["method"] == method and back.metadata["seed"] == 3
+    config = get_augmenter(method)().config if TINY[method] is None else TINY[method]
+    assert back.metadata["config"] == json.loads(json.dumps(dataclasses.asdict(config)))
+    # every stored transition is physically valid, one step at a time, and rewards are the simulator's
+    rows = np.arange(0, len(back), 7)
+    assert dynamics_errors(back, rows).max() < 1e-2
+    assert _reward_errors(back, rows).max() < 1e-4
+
+
+def _reward_errors(data: Dataset, rows: np.ndarray) -> np.ndarray:
+    assert data.qpos is not None and data.qvel is not None and data.env_id is not None
+    env = make_env(data.env_id)
+    env.reset(seed=0)
+    errors = []
+    for row in rows:
+        restore(env, data.qpos[row], data.qvel[row])
+        _, reward, *_ = env.step(data.actions[row])
+        errors.append(abs(reward - data.rewards[row]))
+    return np.array(errors)
+
+
+def test_same_seed_same_result(demos: Dataset) -> None:
+    first, _ = augment("noise", demos, per_episode=1, seed=5)
+    second, _ = augment("noise", demos, per_episode=1, seed=5)
+    other, _ = augment("noise", demos, per_episode=1, seed=6)
+    np.testing.assert_array_equal(first.actions, second.actions)
+    assert not np.array_equal(first.actions, other.actions)
+
+
+def test_noise_stays_within_sigma_of_the_demo_actions(demos: Dataset) -> None:
+    augmented, _ = augment("noise", demos, NoiseConfig(sigma=0.3), per_episode=3, seed=0)
+    for episode in augmented.episodes():
+        demo = demos.episode(int(augmented.source_episode[episode.start]))
+        difference = episode.actions - demo.actions[: len(episode)]
+        assert np.abs(difference).max() <= 0.3 + 1e-6
+        assert np.abs(difference).max() > 0.2  # the noise is really there
+
+
+def test_mixup_pairs_and_weights(demos: Dataset, cheetah_demos: Dataset) -> None:
+    three = cheetah_demos  # 3 demos → 6 ordered pairs
+    mixer = MixupAugmenter(seed=0)
+    mixer.fit(three)
+    mixed = mixer.sample(per_episode=2)
+    assert mixed.n_episodes == 12
+    assert (mixer.mix_weights >= 0.5).all() and (mixer.mix_weights <= 1.0).all()
+    first_episode = mixed.episode(0)  # pair (0, 1), weight mix_weights[0]
+    weight = mixer.mix_weights[0]
+    expected = weight * three.episode(0).actions + (1 - weight) * three.episode(1).actions
+    np.testing.assert_allclose(first_episode.actions, np.clip(expected, -1, 1), atol=1e-6)
+    with pytest.raises(TrajaugInputError, match="at least 2"):
+        augment("mixup", demos.first_episodes(1))
+
+
+def test_with_expert_copies_the_demos(demos: Dataset) -> None:
+    augmented, _ = augment("noise", demos, per_episode=1, seed=0, with_expert=True)
+    assert augmented.method_names == ("noise", "expert")
+    assert (augmented.method == 1).sum() == len(demos)
+    np.testing.assert_array_equal(augmented.observations[augmented.method == 1], demos.observations)
+
+
+def test_bad_demos_are_rejected(demos: Dataset) -> None:
+    with pytest.raises(TrajaugInputError, match="names no environment"):
+        augment("noise", dataclasses.replace(demos, env_id=None))
+    with pytest.raises(TrajaugInputError, match="size 17/6, Hopper-v5 has 11/3"):
+        augment("noise", dataclasses.replace(demos, env_id="Hopper-v5"))

@@ -1,0 +1,232 @@
+"""Adversarial generator training shared by CAT and GAIL: a PPO policy rewarded by the discriminator.
+
+The generator acts in the simulator. Every episode starts in the initial state of a random demo (restored from
+qpos/qvel) and lasts that demo's length (or until the task terminates). Its observation is ``[ŝ_t, a'_t]``:
+ŝ_t the state normalised with the demos' statistics and, for CAT, the distorted demo action
+a'_t = clip(a_E,t + ν_t), ν_t ~ U(−σ, σ) (GAIL sees ŝ_t alone). Its reward is
+
+    r_t = −log(1 − D(s_t, a_t)) − λ·||a_t − a'_t||²      (λ = 0 for GAIL)
+
+i.e. minus the generator loss L_φ of the reference (§2). The reference optimises it with TRPO; we use
+stable-baselines3's PPO (an on-policy method of the same family that SB3 maintains; SB3 has no TRPO in its core).
+After each PPO rollout the discriminator takes one pass over the rollout's (s, a) pairs against demo pairs.
+
+Warm start (our addition, off with ``bc_warmstart_steps=0``): before the adversarial phase, the policy mean is
+fitted by regression to the demo action a_E from [ŝ, a'] (denoising for CAT, plain BC for GAIL). Two CPU cores
+afford a few hundred thousand PPO steps, which from a random policy is far from enough on MuJoCo; the warm
+start lets the adversarial phase spend them on correcting the compounding errors that regression leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from trajaug.augment.base import Progress, demo_action_table, demo_start_jobs
+from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
+from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.errors import TrajaugInputError
+from trajaug.sim import make_env, restore
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    total_steps: int = 200_000
+    """Environment steps of the adversarial PPO phase."""
+    n_envs: int = 8
+    """Parallel generator environments (stepped in one process)."""
+    n_steps: int = 256
+    """PPO rollout length per environment (rollout = n_envs × n_steps transitions)."""
+    ppo_batch_size: int = 256
+    """PPO minibatch size."""
+    ppo_epochs: int = 5
+    """PPO epochs per rollout."""
+    ppo_lr: float = 1e-4
+    """PPO Adam learning rate (small: the warm-started policy should be refined, not relearned)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE λ."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Generator policy and value hidden sizes (tanh)."""
+    log_std_init: float = -1.5
+    """Initial log standard deviation of the Gaussian generator."""
+    bc_warmstart_steps: int = 3000
+    """Regression steps fitting the policy mean to demo actions before the adversarial phase (0: off)."""
+    disc_hidden: tuple[int, ...] = (64, 64)
+    """Discriminator hidden sizes (reference 2×64 tanh)."""
+    disc_lr: float = 3e-4
+    """Discriminator Adam learning rate."""
+    disc_entropy_weight: float = 1e-3
+    """Entropy bonus of the discriminator (reference 1e-3)."""
+    stochastic_sampling: bool = False
+    """Sample generator actions when generating (default: the Gaussian's mean; diversity comes from ν)."""
+
+
+class DemoStartEnv(gym.Env):
+    """Generator environment (see the module docstring); observation (obs_dim + hint_dim,), action the task's."""
+
+    def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
+                 seed: int) -> None:
+        assert demos.env_id is not None
+        self.sim = make_env(demos.env_id)
+        self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
+        self.actions, self.starts = demo_action_table(demos)
+        self.lengths = np.diff(demos.episode_bounds, axis=1)[:, 0]
+        self.start_states = [(job.qpos, job.qvel) for job in demo_start_jobs(demos, list(range(demos.n_episodes)),
+                                                                             seed)]
+        hint_dim = demos.act_dim if sigma is not None else 0
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (demos.obs_dim + hint_dim,), np.float32)
+        self.action_space = self.sim.action_space
+        self.rng = np.random.default_rng(seed)
+        self.demo, self.step_index, self.episode_return = 0, 0, 0.0
+        self.state = np.zeros(demos.obs_dim)
+
+    def _observation(self) -> np.ndarray:
+        normalized = (self.state - self.obs_mean) / self.obs_std
+        if self.sigma is None:
+            return normalized.astype(np.float32)
+        hint = distort(self.actions[self.starts[self.demo] + self.step_index], self.sigma, self.rng)
+        return np.concatenate([normalized, hint]).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.demo = int(self.rng.integers(self.demos.n_episodes))
+        self.sim.reset(seed=int(self.rng.integers(2**31)))
+        self.state = restore(self.sim, *self.start_states[self.demo])
+        self.step_index, self.episode_return = 0, 0.0
+        return self._observation(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.state, reward, terminated, _, _ = self.sim.step(action)
+        self.step_index += 1
+        self.episode_return += float(reward)
+        truncated = self.step_index >= self.lengths[self.demo]
+        info = {"env_return": self.episode_return} if terminated or truncated else {}
+        observation = self._observation() if not (terminated or truncated) else self._last_observation()
+        return observation, float(reward), bool(terminated), bool(truncated), info
+
+    def _last_observation(self) -> np.ndarray:
+        normalized = ((self.state - self.obs_mean) / self.obs_std).astype(np.float32)
+        if self.sigma is None:
+            return normalized
+        return np.concatenate([normalized, np.zeros(self.demos.act_dim, np.float32)])
+
+
+def distort(actions: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """a' = clip(a + ν, −1, 1), ν ~ U(−σ, σ) elementwise; any shape."""
+    return np.clip(actions + rng.uniform(-sigma, sigma, size=np.shape(actions)), -1.0, 1.0)
+
+
+def _policy_kwargs(config: AdversarialConfig) -> dict[str, Any]:
+    return {"net_arch": {"pi": list(config.hidden), "vf": list(config.hidden)}, "activation_fn": nn.Tanh,
+            "log_std_init": config.log_std_init}
+
+
+class AdversarialTrainer:
+    """Trains the generator policy and the discriminator; ``sigma=None`` and ``l2_weight=0`` give GAIL."""
+
+    def __init__(self, demos: Dataset, config: AdversarialConfig, sigma: float | None, l2_weight: float,
+                 seed: int) -> None:
+        self.demos, self.config, self.sigma, self.l2_weight, self.seed = demos, config, sigma, l2_weight, seed
+        self.obs_mean = demos.observations.mean(axis=0).astype(np.float64)
+        self.obs_std = demos.observations.std(axis=0).astype(np.float64) + 1e-3
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        self.discriminator = Discriminator(demos.obs_dim, demos.act_dim, self.obs_mean, self.obs_std,
+                                           DiscriminatorConfig(config.disc_hidden, config.disc_lr,
+                                                               config.disc_entropy_weight))
+        self.history: list[dict[str, float]] = []
+        self.policy: Any = None
+
+    @property
+    def hint_dim(self) -> int:
+        return self.demos.act_dim if self.sigma is not None else 0
+
+    def inputs(self, states: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
+        """Generator input [ŝ, a'] (B, obs_dim + hint_dim) float32 from raw states and hints."""
+        normalized = (states - self.obs_mean) / self.obs_std
+        parts = [normalized] if hints is None else [normalized, hints]
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def train(self, progress: Progress | None = None) -> None:
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        from trajaug.augment.ppo_hooks import DiscriminatorReward, DiscriminatorUpdates
+
+        c = self.config
+        envs = DummyVecEnv([lambda k=k: DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma,  # type: ignore[misc]
+                                                     self.seed * 1000 + k) for k in range(c.n_envs)])
+        rewarded = DiscriminatorReward(envs, self.discriminator, self.demos.obs_dim, self.obs_mean, self.obs_std,
+                                       self.l2_weight)
+        model = PPO("MlpPolicy", rewarded, n_steps=c.n_steps, batch_size=c.ppo_batch_size, n_epochs=c.ppo_epochs,
+                    learning_rate=c.ppo_lr, gamma=c.gamma, gae_lambda=c.gae_lambda, seed=self.seed, device="cpu",
+                    policy_kwargs=_policy_kwargs(c), verbose=0)
+        self.policy = model.policy
+        if c.bc_warmstart_steps:
+            self._warm_start()
+        if c.total_steps:
+            model.learn(c.total_steps, callback=DiscriminatorUpdates(self, rewarded, progress))
+
+    def _warm_start(self) -> None:
+        """Fit the policy mean to a_E from [ŝ, a'] by MSE (fresh distortion every batch)."""
+        states, actions = self.demos.observations.astype(np.float64), self.demos.actions.astype(np.float64)
+        optimizer = torch.optim.Adam(self.policy.parameters(), lr=1e-3)
+        for _ in range(self.config.bc_warmstart_steps):
+            rows = self.rng.integers(0, len(states), size=256)
+            hints = distort(actions[rows], self.sigma, self.rng) if self.sigma is not None else None
+            inputs = torch.as_tensor(self.inputs(states[rows], hints))
+            mean = self.policy.get_distribution(inputs).distribution.mean
+            loss = ((mean - torch.as_tensor(actions[rows], dtype=torch.float32)) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        self.warm_start_loss = float(loss.detach())
+
+    @torch.no_grad()
+    def act(self, states: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
+        """Generator actions for raw states (B, obs_dim) and hints (B, act_dim) or None."""
+        distribution = self.policy.get_distribution(torch.as_tensor(self.inputs(states, hints)))
+        return distribution.get_actions(deterministic=not self.config.stochastic_sampling).numpy()
+
+    # -- save / load (weights_only=True) ---------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        from trajaug.datasets.atomic import atomic_path
+
+        payload = {"env_id": self.demos.env_id, "config": dataclasses.asdict(self.config), "sigma": self.sigma,
+                   "l2_weight": self.l2_weight, "obs_mean": torch.as_tensor(self.obs_mean),
+                   "obs_std": torch.as_tensor(self.obs_std), "policy": self.policy.state_dict(),
+                   "discriminator": self.discriminator.state_dict()}
+        with atomic_path(path, force=True) as tmp:
+            torch.save(payload, tmp)
+
+    def load(self, path: Path) -> None:
+        from stable_baselines3.common.policies import ActorCriticPolicy
+
+        try:
+            payload = torch.load(path, weights_only=True, map_location="cpu")
+            trained_for = (payload["env_id"], payload["sigma"])
+        except Exception as error:  # torch.load raises many types for a file that is not a checkpoint
+            raise TrajaugInputError(f"{path}: not a trajaug generator ({type(error).__name__})") from None
+        if trained_for != (self.demos.env_id, self.sigma):
+            raise TrajaugInputError(f"{path}: generator was trained for {trained_for[0]} "
+                                    f"(σ={trained_for[1]}), not for these demos")
+        env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed)
+        self.policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 0.0,
+                                        **_policy_kwargs(self.config))
+        try:
+            self.policy.load_state_dict(payload["policy"])
+        except RuntimeError:
+            raise TrajaugInputError(f"{path}: generator network sizes differ from --hidden "
+                                    f"{self.config.hidden}") from None
+        self.obs_mean, self.obs_std = payload["obs_mean"].numpy(), payload["obs_std"].numpy()
+        self.discriminator.load_state_dict(payload["discriminator"])

@@ -1,0 +1,87 @@
+"""stable-baselines3 hooks of the adversarial trainer: the discriminator reward and the discriminator updates.
+
+``DiscriminatorReward`` wraps the generator's vectorised environment and replaces the simulator's reward with
+r = −log(1 − D(s, a)) − λ·||a − a'||², remembering every (s, a) it scored; ``DiscriminatorUpdates`` is the PPO
+callback that, at the end of each rollout, trains D on those pairs against demo pairs and logs statistics.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from trajaug.augment.discriminator import Discriminator
+
+if TYPE_CHECKING:
+    from trajaug.augment.adversarial import AdversarialTrainer
+    from trajaug.augment.base import Progress
+
+
+class DiscriminatorReward(VecEnvWrapper):
+    """Replaces rewards by the adversarial reward; observations are [ŝ, a'] (see trajaug.augment.adversarial)."""
+
+    def __init__(self, venv: VecEnv, discriminator: Discriminator, obs_dim: int, obs_mean: np.ndarray,
+                 obs_std: np.ndarray, l2_weight: float) -> None:
+        super().__init__(venv)
+        self.discriminator, self.obs_dim, self.l2_weight = discriminator, obs_dim, l2_weight
+        self.obs_mean, self.obs_std = obs_mean, obs_std
+        self.last_obs = np.zeros((venv.num_envs, venv.observation_space.shape[0]), np.float32)  # type: ignore[index]
+        self.actions = np.zeros((venv.num_envs, venv.action_space.shape[0]))  # type: ignore[index]
+        self.states: list[np.ndarray] = []
+        self.scored_actions: list[np.ndarray] = []
+        self.env_returns: list[float] = []
+
+    def reset(self) -> Any:
+        self.last_obs = self.venv.reset()
+        return self.last_obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self.actions = np.asarray(actions, np.float64)
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> Any:
+        observations, _, dones, infos = self.venv.step_wait()
+        states = self.last_obs[:, : self.obs_dim] * self.obs_std + self.obs_mean
+        hints = self.last_obs[:, self.obs_dim:]
+        reward = self.discriminator.reward(states, self.actions)
+        if hints.shape[1]:
+            reward = reward - self.l2_weight * ((self.actions - hints) ** 2).sum(axis=1)
+        self.states.append(states)
+        self.scored_actions.append(self.actions)
+        self.env_returns += [info["env_return"] for info in infos if "env_return" in info]
+        self.last_obs = observations
+        return observations, reward.astype(np.float32), dones, infos
+
+    def take_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (s, a) pairs scored since the last call, as (M, obs_dim), (M, act_dim) arrays."""
+        states, actions = np.concatenate(self.states), np.concatenate(self.scored_actions)
+        self.states, self.scored_actions = [], []
+        return states, actions
+
+
+class DiscriminatorUpdates(BaseCallback):
+    """After each PPO rollout: one discriminator pass over the rollout; history and progress."""
+
+    def __init__(self, trainer: AdversarialTrainer, rewarded: DiscriminatorReward,
+                 progress: Progress | None) -> None:
+        super().__init__()
+        self.trainer, self.rewarded, self.progress = trainer, rewarded, progress
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        states, actions = self.rewarded.take_pairs()
+        demos = self.trainer.demos
+        stats = self.trainer.discriminator.update(demos.observations, demos.actions, states, actions,
+                                                  self.trainer.rng)
+        returns = self.rewarded.env_returns
+        stats["generator_env_return"] = float(np.mean(returns)) if returns else float("nan")
+        stats["steps"] = float(self.num_timesteps)
+        self.rewarded.env_returns = []
+        self.trainer.history.append(stats)
+        if self.progress is not None:
+            self.progress(len(states))

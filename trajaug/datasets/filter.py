@@ -1,0 +1,31 @@
+"""Drop physically wrong transitions (``trajaug datasets filter``, ``augment bdm --max-dynamics-error``).
+
+A transition is kept when its one-step dynamics error (:func:`trajaug.datasets.check.dynamics_errors`) is at most
+``max_error``. Removing rows inside an episode cuts it in two: the last kept row before a gap is marked as a
+timeout, so every piece stays a well-formed episode of consecutive transitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from trajaug.datasets.check import dynamics_errors
+from trajaug.datasets.dataset import Dataset
+
+
+def filter_by_dynamics(dataset: Dataset, max_error: float,
+                       errors: np.ndarray | None = None) -> tuple[Dataset, np.ndarray]:
+    """(the dataset without transitions whose dynamics error exceeds ``max_error``, the (N,) errors)."""
+    if errors is None:
+        errors = dynamics_errors(dataset, np.arange(len(dataset)))
+    keep = errors <= max_error
+    ends = dataset.terminals | dataset.timeouts
+    successor_dropped = np.zeros(len(dataset), bool)
+    successor_dropped[:-1] = ~keep[1:] & ~ends[:-1]
+    timeouts = dataset.timeouts | (successor_dropped & ~dataset.terminals)
+    marked = dataclasses.replace(dataset, timeouts=timeouts,
+                                 metadata={**dataset.metadata, "max_dynamics_error": max_error,
+                                           "dropped_transitions": int((~keep).sum())})
+    return marked.take_rows(np.flatnonzero(keep)), errors
