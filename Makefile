@@ -24,6 +24,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+bench: $(STAMP)
+	$(PY) bench/bench_bc.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check trajaug tests bench
 	$(VENV)/bin/mypy trajaug

@@ -36,7 +36,11 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=not console.is_terminal) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
 
 
 def echo_json(record: Any) -> None:
@@ -207,7 +211,7 @@ def datasets_convert(source: str, target_format: str, out: str, force: bool) -> 
               help="Where the best actor is written (default RUN_DIR/best_actor.pt).")
 @click.option("--seed", default=0, show_default=True)
 def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_to: Path | None, seed: int) -> None:
-    """Train (or resume training) an expert actor for ENV_ID with stable-baselines3 SAC (needs trajaug[train])."""
+    """Train (or resume training) an expert actor for ENV_ID with stable-baselines3 SAC ."""
     from trajaug.datasets.envs import spec_for
     from trajaug.datasets.registry import trajaug_home
 
@@ -215,7 +219,7 @@ def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_
     try:
         from trajaug.datasets.train_expert import ExpertTrainingConfig, train_expert
     except ImportError as error:
-        raise TrajaugInputError(f"train-expert needs stable-baselines3: pip install 'trajaug[train]' ({error})")
+        raise TrajaugInputError(f"train-expert needs stable-baselines3 ({error})") from None
     run_dir = run_dir or trajaug_home() / "expert-runs" / env_id
     progress = train_expert(ExpertTrainingConfig(env_id, total_steps=steps, seed=seed), run_dir,
                             export_to or run_dir / "best_actor.pt")

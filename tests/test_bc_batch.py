@@ -1,0 +1,133 @@
+"""Batch grids: parsing, resuming, failing cells, the tables, and the executors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import trajaug.bc.batch as batch
+from trajaug.bc.batch import Cell, Grid, read_grid_file, run_batch
+from trajaug.cli import cli
+from trajaug.datasets.errors import TrajaugInputError
+from trajaug.executors import LocalExecutor
+
+
+def tiny_grid(*datasets: str, seeds: int = 2) -> Grid:
+    return Grid.from_mapping({"datasets": list(datasets), "seeds": seeds, "episodes": [2], "steps": 30,
+                              "eval_episodes": 2, "bc": {"batch_size": 32, "hidden": [16, 16]}})
+
+
+def test_grid_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_text('datasets = ["halfcheetah-expert", "runs/x.hdf5"]\nseeds = [0, 5]\nepisodes = [1, 0]\n'
+                    'with_expert = ["", "halfcheetah-expert"]\naction_noise = 0.1\nsteps = 100\n[bc]\nlr = 1e-3\n')
+    grid = Grid.from_mapping(read_grid_file(path))
+    cells = grid.cells()
+    assert len(cells) == 2 * 2 * 2 * 2
+    assert {c.episodes for c in cells} == {1, None} and {c.with_expert for c in cells} == {None, "halfcheetah-expert"}
+    assert all(c.action_noise == 0.1 and c.steps == 100 and c.bc_config().lr == 1e-3 for c in cells)
+    ids = [c.cell_id for c in cells]
+    assert len(set(ids)) == len(ids) and ids == [c.cell_id for c in Grid.from_mapping(read_grid_file(path)).cells()]
+    assert ids[0].startswith("halfcheetah-expert-ep1-s0-n0.1-")
+    for bad, message in (({"datasets": []}, "no datasets"), ({"datasets": ["x"], "stepz": 1}, "unknown keys"),
+                         ({"datasets": ["x"], "bc": {"lrr": 1}}, "unknown keys")):
+        with pytest.raises(TrajaugInputError, match=message):
+            Grid.from_mapping(bad)
+    (tmp_path / "bad.toml").write_text("datasets = [")
+    with pytest.raises(TrajaugInputError, match="bad.toml"):
+        read_grid_file(tmp_path / "bad.toml")
+
+
+def test_batch_writes_tables_and_resumes(cheetah_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    grid = tiny_grid(str(cheetah_file))
+    out = tmp_path / "out"
+    first = run_batch(grid, out, workers=1)
+    assert (first.ran, first.skipped, first.failed) == (2, 0, 0)
+    for cell in grid.cells():
+        folder = out / "cells" / cell.cell_id
+        assert {"policy.pt", "config.json", "metrics.json", "eval.json", "result.json"} <= {
+            p.name for p in folder.iterdir()}
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["seed"] for r in rows] == ["0", "1"] and all(r["status"] == "ok" for r in rows)
+    summary = json.loads((out / "results.json").read_text())["summary"]
+    assert len(summary) == 1 and summary[0]["n"] == 2
+    returns = [float(r["return_mean"]) for r in rows]
+    assert summary[0]["return_mean_mean"] == pytest.approx(sum(returns) / 2)
+    assert "| halfcheetah_demos ep2 | no |" in (out / "results.md").read_text()
+    assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
+
+    def must_not_run(cell: Cell, out_dir: str) -> dict[str, Any]:
+        raise AssertionError(f"{cell.cell_id} was recomputed")
+
+    monkeypatch.setattr(batch, "run_cell", must_not_run)
+    again = run_batch(grid, out, workers=1)
+    assert (again.ran, again.skipped) == (0, 2)
+
+
+def test_finished_cell_is_skipped_and_killed_cell_is_rerun(cheetah_file: Path, tmp_path: Path) -> None:
+    grid = tiny_grid(str(cheetah_file))
+    done, killed = grid.cells()
+    out = tmp_path / "out"
+    # a finished cell from an earlier run (a sentinel value shows it is not recomputed)
+    finished = out / "cells" / done.cell_id
+    finished.mkdir(parents=True)
+    (finished / "result.json").write_text(json.dumps({"cell_id": done.cell_id, **done.to_dict(), "status": "ok",
+                                                      "return_mean": 12345.0, "normalized_mean": 50.0}))
+    # a cell killed mid-training: partial files, no result.json
+    partial = out / "cells" / killed.cell_id
+    partial.mkdir(parents=True)
+    (partial / "policy.pt").write_bytes(b"half-written")
+    result = run_batch(grid, out, workers=1)
+    assert (result.ran, result.skipped, result.failed) == (1, 1, 0)
+    assert result.rows[0]["return_mean"] == 12345.0
+    assert result.rows[1]["status"] == "ok" and result.rows[1]["return_mean"] != 12345.0
+    assert json.loads((partial / "result.json").read_text())["status"] == "ok"
+
+
+def test_failing_cell_is_recorded_and_the_grid_finishes(cheetah_file: Path, tmp_path: Path) -> None:
+    grid = tiny_grid(str(tmp_path / "missing.hdf5"), str(cheetah_file), seeds=1)
+    out = tmp_path / "out"
+    result = run_batch(grid, out, workers=1)
+    assert (result.ran, result.failed) == (2, 1)
+    bad, good = result.rows
+    assert bad["status"] == "error" and "missing.hdf5" in bad["error"] and "\n" not in bad["error"]
+    assert good["status"] == "ok" and math.isfinite(good["return_mean"])
+    text = (out / "results.md").read_text()
+    assert "## Failed cells" in text and "missing.hdf5" in text and "0/1" in text
+    assert run_batch(grid, out, workers=1).ran == 1  # failed cells are retried on a re-run
+
+
+def cell_sqrt(x: float) -> float:
+    if x < 0:
+        raise ValueError(f"negative {x}")
+    return math.sqrt(x)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_executor_yields_results_and_errors(workers: int) -> None:
+    with LocalExecutor(workers) as executor:
+        outcomes = dict(executor.map_unordered(cell_sqrt, [4.0, -1.0, 9.0]))
+    assert outcomes[4.0] == 2.0 and outcomes[9.0] == 3.0
+    assert isinstance(outcomes[-1.0], ValueError) and "negative" in str(outcomes[-1.0])
+
+
+def test_cli_batch(cheetah_file: Path, tmp_path: Path) -> None:
+    grid_file = tmp_path / "grid.toml"
+    grid_file.write_text(f'datasets = ["{cheetah_file}"]\nseeds = 5\nsteps = 20\n')
+    result = CliRunner().invoke(cli, ["bc", "batch", "--config", str(grid_file), "--seeds", "1", "--episodes", "1",
+                                      "--eval-episodes", "1", "--batch-size", "16", "--workers", "1",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "1 cells: 1 run (0 failed), 0 already finished" in result.stdout
+    cells = json.loads((tmp_path / "out" / "results.json").read_text())["cells"]
+    assert len(cells) == 1 and cells[0]["steps"] == 20 and cells[0]["episodes"] == 1
+    assert json.loads(cells[0]["bc"]) == {"batch_size": 16}
+    bad = CliRunner().invoke(cli, ["bc", "batch", "--out", str(tmp_path / "o2")])
+    assert bad.exit_code == 2 and "no datasets" in bad.stderr

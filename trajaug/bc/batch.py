@@ -1,0 +1,309 @@
+"""Batch grids of BC runs: datasets × seeds × options, each cell = train + evaluate, resumable, with tables.
+
+Layout of an output folder ``OUT``::
+
+    OUT/grid.json                    the resolved grid (every option, every cell id)
+    OUT/cells/<cell-id>/policy.pt    checkpoint, config.json, metrics.json (from train_bc)
+    OUT/cells/<cell-id>/eval.json    evaluation with per-episode returns
+    OUT/cells/<cell-id>/result.json  the cell's row, written last and atomically: it marks the cell finished
+    OUT/results.{csv,json,md,png}    per-cell rows; mean ± 95% CI over seeds per row of options; bar chart
+
+Resuming: a cell whose ``result.json`` says ``"status": "ok"`` is skipped; any other cell runs again (a killed run
+left no ``result.json``; a failed one left ``"status": "error"`` and is retried, since failures are often
+transient). Killing a batch therefore loses only the cells that were running.
+
+Seeds: a cell's seed seeds BC (initialisation, minibatches) and selects its evaluation reset seeds
+(``trajaug.seeds.eval_seeds(seed, eval_episodes)``), so seeds vary both training and the evaluation episodes.
+
+Grid file (TOML; every key optional except ``datasets``; lists make the product)::
+
+    datasets = ["halfcheetah-expert", "runs/cat.hdf5"]
+    seeds = 3                      # 3 → seeds 0, 1, 2; or a list [0, 1, 2]
+    episodes = [1, 3, 7]           # first N episodes of each dataset; 0 = all (default)
+    episodes_seed = 0              # draw the N episodes at random with this seed instead of taking the first N
+    with_expert = ["", "halfcheetah-expert"]   # "" = BC on the dataset alone
+    expert_episodes = 7            # first N episodes of the expert dataset (default all)
+    action_noise = [0.0, 0.1]      # perturbed evaluation σ
+    steps = 20000
+    eval_episodes = 100
+    [bc]                           # any other BCConfig field: batch_size, lr, hidden, ...
+    lr = 3e-4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trajaug.bc.evaluate import evaluate_policy
+from trajaug.bc.train import BCConfig, load_episodes, train_bc
+from trajaug.datasets.errors import TrajaugInputError
+from trajaug.executors import Executor, LocalExecutor
+from trajaug.report import (
+    bar_chart_ci,
+    format_mean_ci,
+    group_mean_ci,
+    markdown_table,
+    write_csv,
+    write_json,
+    write_markdown,
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One train + evaluate run. ``None`` episodes: the whole dataset; ``None`` with_expert: no expert data."""
+
+    dataset: str
+    seed: int
+    episodes: int | None = None
+    episodes_seed: int | None = None
+    with_expert: str | None = None
+    expert_episodes: int | None = None
+    action_noise: float = 0.0
+    steps: int = BCConfig.steps
+    eval_episodes: int = 100
+    bc: tuple[tuple[str, Any], ...] = ()
+    """Other BCConfig fields as sorted (name, value) pairs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "bc": dict(self.bc)}
+
+    @property
+    def cell_id(self) -> str:
+        """Readable and unique: ``<dataset>-ep<N>-s<seed>[-x<expert>][-n<σ>]-<hash of every field>``."""
+        parts = [_slug(self.dataset), f"ep{self.episodes or 'all'}", f"s{self.seed}"]
+        if self.with_expert:
+            parts.append(f"x{_slug(self.with_expert)}")
+        if self.action_noise:
+            parts.append(f"n{self.action_noise:g}")
+        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        return "-".join(parts + [digest])
+
+    def bc_config(self) -> BCConfig:
+        return BCConfig.from_dict({**dict(self.bc), "steps": self.steps, "seed": self.seed})
+
+
+def _slug(name: str) -> str:
+    stem = Path(name).stem if ("/" in name or name.endswith((".hdf5", ".h5"))) else name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_")[:40] or "data"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The product datasets × seeds × episodes × with_expert × action_noise, with shared scalar options."""
+
+    datasets: tuple[str, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    episodes: tuple[int | None, ...] = (None,)
+    episodes_seed: int | None = None
+    with_expert: tuple[str | None, ...] = (None,)
+    expert_episodes: int | None = None
+    action_noise: tuple[float, ...] = (0.0,)
+    steps: int = BCConfig.steps
+    eval_episodes: int = 100
+    bc: tuple[tuple[str, Any], ...] = field(default=())
+
+    def cells(self) -> list[Cell]:
+        return [Cell(dataset, seed, episodes, self.episodes_seed, expert, self.expert_episodes, noise, self.steps,
+                     self.eval_episodes, self.bc)
+                for dataset, episodes, expert, noise, seed in itertools.product(
+                    self.datasets, self.episodes, self.with_expert, self.action_noise, self.seeds)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "bc": dict(self.bc)}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Grid:
+        """From a TOML-like mapping (see the module docstring); bad keys or values raise TrajaugInputError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TrajaugInputError(f"grid: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        if not values.get("datasets"):
+            raise TrajaugInputError("grid: no datasets (give --dataset or datasets = [...] in the grid file)")
+
+        def listed(key: str) -> list:
+            value = values[key]
+            return list(value) if isinstance(value, list | tuple) else [value]
+
+        kwargs: dict[str, Any] = {k: v for k, v in values.items() if k in known}
+        try:
+            kwargs["datasets"] = tuple(str(d) for d in listed("datasets"))
+            if "seeds" in values:
+                seeds = values["seeds"]
+                kwargs["seeds"] = tuple(range(int(seeds))) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
+            if "episodes" in values:
+                kwargs["episodes"] = tuple(int(e) or None for e in listed("episodes"))
+            if "with_expert" in values:
+                kwargs["with_expert"] = tuple(str(x) or None for x in listed("with_expert"))
+            if "action_noise" in values:
+                kwargs["action_noise"] = tuple(float(x) for x in listed("action_noise"))
+            for key in ("episodes_seed", "expert_episodes", "steps", "eval_episodes"):
+                if values.get(key) is not None:
+                    kwargs[key] = int(values[key])
+            bc = dict(values.get("bc") or {})
+            BCConfig.from_dict({**bc, "steps": kwargs.get("steps", BCConfig.steps)})  # validate early
+            kwargs["bc"] = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in bc.items()))
+        except (TypeError, ValueError) as error:
+            raise TrajaugInputError(f"grid: {error}") from None
+        if not kwargs.get("seeds", (0,)):
+            raise TrajaugInputError("grid: no seeds")
+        return cls(**kwargs)
+
+
+def read_grid_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a TOML grid file (see the module docstring). Needs Python ≥ 3.11 (stdlib ``tomllib``)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise TrajaugInputError("grid files need Python ≥ 3.11 (tomllib); pass the grid as options instead") from None
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise TrajaugInputError(f"{path}: no such grid file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise TrajaugInputError(f"{path}: not a valid TOML file ({error})") from None
+
+
+def run_cell(cell: Cell, out_dir: str) -> dict[str, Any]:
+    """Train and evaluate one cell into ``out_dir/cells/<cell-id>/``; returns (and writes) its result row."""
+    folder = Path(out_dir) / "cells" / cell.cell_id
+    data = load_episodes(cell.dataset, cell.episodes, cell.episodes_seed)
+    expert = load_episodes(cell.with_expert, cell.expert_episodes, cell.episodes_seed) if cell.with_expert else None
+    policy, metrics = train_bc(data, cell.bc_config(), folder, expert=expert, force=True, provenance=cell.to_dict())
+    if policy.env_id is None:
+        raise TrajaugInputError(f"{cell.dataset}: the dataset names no environment to evaluate in")
+    result = evaluate_policy(policy, policy.env_id, cell.eval_episodes, seed=cell.seed,
+                             action_noise=cell.action_noise)
+    write_json(result.to_dict(), folder / "eval.json")
+    row = {"cell_id": cell.cell_id, **_flat(cell), "status": "ok", "error": None,
+           "env_id": policy.env_id, "train_episodes": metrics["dataset"]["episodes"],
+           "train_transitions": metrics["dataset"]["transitions"],
+           "data_return_mean": metrics["dataset"]["return_mean"], "loss_final": metrics["loss_final"],
+           "train_steps_per_s": metrics["steps_per_s"], "train_wall_s": metrics["wall_s"],
+           **{k: v for k, v in result.to_dict(include_returns=False).items()
+              if k in ("return_mean", "return_std", "return_ci95", "normalized_mean", "normalized_ci95")},
+           "eval_wall_s": result.wall_s}
+    write_json(row, folder / "result.json")
+    return row
+
+
+def _flat(cell: Cell) -> dict[str, Any]:
+    record = cell.to_dict()
+    record["bc"] = json.dumps(record["bc"], sort_keys=True) if record["bc"] else ""
+    return record
+
+
+def _error_row(cell: Cell, error: BaseException) -> dict[str, Any]:
+    message = " ".join(str(error).split()) or type(error).__name__
+    return {"cell_id": cell.cell_id, **_flat(cell), "status": "error", "error": f"{type(error).__name__}: {message}"}
+
+
+def read_result(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
+    """A cell's stored row, or None if it has none (or an unreadable one)."""
+    try:
+        return dict(json.loads((out_dir / "cells" / cell.cell_id / "result.json").read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _prepare_datasets(cells: Sequence[Cell]) -> None:
+    """Build named datasets that are not built yet, once, here (not racing in several workers). Errors are left
+    for the cells to report."""
+    from trajaug.datasets.registry import build, resolve
+
+    for name in dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n):
+        try:
+            if resolve(name).kind == "build":
+                build(name)
+        except Exception:  # noqa: BLE001 - reported per cell
+            pass
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    rows: list[dict[str, Any]]
+    """One row per cell of the grid, in grid order."""
+    ran: int
+    skipped: int
+    failed: int
+    files: dict[str, Path]
+
+
+def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None, workers: int | None = None,
+              progress: Callable[[int], None] | None = None) -> BatchResult:
+    """Run every unfinished cell of ``grid`` (on ``executor``, default a LocalExecutor of ``workers`` processes),
+    then write the result tables. ``progress(n)`` advances over all cells, finished ones first."""
+    out = Path(out_dir)
+    cells = grid.cells()
+    write_json({**grid.to_dict(), "cells": [c.cell_id for c in cells]}, out / "grid.json")
+    finished = {c.cell_id for c in cells if (read_result(out, c) or {}).get("status") == "ok"}
+    todo = [c for c in cells if c.cell_id not in finished]
+    if progress is not None and finished:
+        progress(len(finished))
+    failed = 0
+    if todo:
+        _prepare_datasets(todo)
+        owned = executor is None
+        executor = executor or LocalExecutor(workers)
+        try:
+            for cell, outcome in executor.map_unordered(functools.partial(run_cell, out_dir=str(out)), todo):
+                if isinstance(outcome, BaseException):
+                    failed += 1
+                    write_json(_error_row(cell, outcome), out / "cells" / cell.cell_id / "result.json")
+                if progress is not None:
+                    progress(1)
+        finally:
+            if owned:
+                executor.close()
+    rows = [read_result(out, c) or _error_row(c, RuntimeError("no result")) for c in cells]
+    return BatchResult(rows, len(todo), len(finished), failed, write_tables(rows, grid, out))
+
+
+SUMMARY_KEYS = ("dataset", "episodes", "with_expert", "expert_episodes", "action_noise", "steps", "eval_episodes",
+                "bc")
+
+
+def write_tables(rows: Sequence[Mapping[str, Any]], grid: Grid, out: Path) -> dict[str, Path]:
+    """results.csv/json (per cell), results.md (mean ± 95% CI over seeds per row of options), results.png."""
+    summary = group_mean_ci([{**r, "ok": r.get("status") == "ok"} for r in rows], SUMMARY_KEYS,
+                            ("return_mean", "normalized_mean", "data_return_mean"), where="ok")
+    labels = [_label(s) for s in summary]
+    table = [{"row": label, "BC uses expert?": "yes" if s["with_expert"] else "no",
+              "action noise": s["action_noise"], "data return": format_mean_ci(s["data_return_mean_mean"], None),
+              "seeds ok": f"{s['n']}/{s['n_rows']}",
+              "return (mean ± 95% CI)": format_mean_ci(s["return_mean_mean"], s["return_mean_ci95"]),
+              "D4RL normalized": format_mean_ci(s["normalized_mean_mean"], s["normalized_mean_ci95"])}
+             for label, s in zip(labels, summary, strict=True)]
+    text = ("# BC results\n\nMean over seeds of each seed's mean evaluation return, ± the 95% Student-t confidence "
+            "half-width over seeds.\n\n" + markdown_table(table))
+    errors = [r for r in rows if r.get("status") != "ok"]
+    if errors:
+        text += "\n## Failed cells\n\n" + markdown_table(errors, ["cell_id", "error"])
+    files = {"csv": write_csv(rows, out / "results.csv"),
+             "json": write_json({"grid": grid.to_dict(), "cells": list(rows), "summary": summary},
+                                out / "results.json"),
+             "md": write_markdown(text, out / "results.md"),
+             "png": bar_chart_ci(labels, [s["normalized_mean_mean"] for s in summary],
+                                 [s["normalized_mean_ci95"] for s in summary], out / "results.png",
+                                 ylabel="D4RL normalized score", title="BC: mean ± 95% CI over seeds")}
+    return files
+
+
+def _label(summary: Mapping[str, Any]) -> str:
+    parts = [_slug(str(summary["dataset"])), f"ep{summary['episodes'] or 'all'}"]
+    if summary["with_expert"]:
+        parts.append("+expert")
+    if summary["action_noise"]:
+        parts.append(f"σ{summary['action_noise']:g}")
+    return " ".join(parts)

@@ -1,0 +1,137 @@
+"""The behaviour-cloning policy network and its self-contained checkpoint.
+
+Network (CORL's BC actor): ``a = tanh(MLP((obs − mean) / std))`` with ReLU hidden layers (256-256 by default).
+The observation normalizer (``mean``, ``std``; std already includes its eps) lives inside the module as buffers, so
+``state_dict()`` alone reproduces the policy and raw environment observations go straight in.
+
+Checkpoint (``policy.pt``): a plain dict, loadable with ``torch.load(path, weights_only=True)``::
+
+    {"format": "trajaug-bc-1", "env_id": str | None, "obs_dim": int, "act_dim": int, "hidden": [int, ...],
+     "config": {...}, "normalizer": {"mean": [float], "std": [float]}, "state_dict": {...}, "metrics": {...}}
+
+``normalizer`` is a readable copy of the buffers in ``state_dict`` (which is what :func:`load_checkpoint` uses).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trajaug.datasets.atomic import atomic_path
+from trajaug.datasets.errors import TrajaugInputError
+
+CHECKPOINT_FORMAT = "trajaug-bc-1"
+CHECKPOINT_KEYS = ("format", "env_id", "obs_dim", "act_dim", "hidden", "config", "normalizer", "state_dict",
+                   "metrics")
+
+
+class BCPolicy(nn.Module):
+    """Deterministic policy; input (..., obs_dim) raw observations, output (..., act_dim) actions in [-1, 1]."""
+
+    obs_mean: torch.Tensor
+    obs_std: torch.Tensor
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
+                 env_id: str | None = None) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.hidden, self.env_id = obs_dim, act_dim, tuple(hidden), env_id
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for size in self.hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, act_dim))
+        self.net = nn.Sequential(*layers)
+
+    def set_normalizer(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
+        """Set the (obs_dim,) mean and std (std > 0, eps already added) used to normalize observations."""
+        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs - self.obs_mean) / self.obs_std
+
+    def forward_normalized(self, obs_normalized: torch.Tensor) -> torch.Tensor:
+        """The policy on already-normalized observations (training feeds pre-normalized batches)."""
+        return torch.tanh(self.net(obs_normalized))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.forward_normalized(self.normalize(obs))
+
+    @torch.inference_mode()
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        """Batched inference: (B, obs_dim) array (any float dtype) → (B, act_dim) float32 actions."""
+        return self(torch.from_numpy(np.array(observations, dtype=np.float32))).numpy()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: the policy (in eval mode) and what was saved with it."""
+
+    path: Path
+    policy: BCPolicy
+    env_id: str | None
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    """JSON round trip: numpy scalars, tuples and paths become types ``weights_only`` loading accepts."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def save_checkpoint(path: str | Path, policy: BCPolicy, config: dict[str, Any], metrics: dict[str, Any],
+                    force: bool = False) -> Path:
+    """Write ``policy`` with its config and metrics to ``path`` atomically (refuses to overwrite unless ``force``)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT, "env_id": policy.env_id, "obs_dim": policy.obs_dim, "act_dim": policy.act_dim,
+        "hidden": list(policy.hidden), "config": _plain(config),
+        "normalizer": {"mean": policy.obs_mean.tolist(), "std": policy.obs_std.tolist()},
+        "state_dict": {k: v.detach().clone() for k, v in policy.state_dict().items()}, "metrics": _plain(metrics),
+    }
+    with atomic_path(path, force=force) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    A missing file, a file that is not a torch checkpoint, or a dict without the expected keys raises
+    :class:`TrajaugInputError` with one line that names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TrajaugInputError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        raise TrajaugInputError(f"{path}: not a torch checkpoint (torch.save writes a zip archive; this is not one)")
+    try:
+        payload = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as error:  # torch raises many types for corrupt / foreign files
+        reason = str(error).strip().splitlines()[0].split(". ")[0][:120] if str(error).strip() else ""
+        raise TrajaugInputError(f"{path}: not a readable torch checkpoint ({reason or type(error).__name__})") from None
+    if not isinstance(payload, dict):
+        raise TrajaugInputError(f"{path}: not a trajaug BC checkpoint (holds a {type(payload).__name__}, not a dict)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in payload]
+    if missing:
+        raise TrajaugInputError(f"{path}: not a trajaug BC checkpoint (missing keys: {', '.join(missing)})")
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise TrajaugInputError(f"{path}: checkpoint format {payload['format']!r}, expected {CHECKPOINT_FORMAT!r}")
+    try:
+        policy = BCPolicy(int(payload["obs_dim"]), int(payload["act_dim"]), tuple(payload["hidden"]),
+                          payload["env_id"])
+        policy.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:120]
+        raise TrajaugInputError(f"{path}: checkpoint weights do not match its network ({reason})") from None
+    policy.eval()
+    return Checkpoint(path, policy, payload["env_id"], dict(payload["config"]), dict(payload["metrics"]))
