@@ -50,9 +50,9 @@ def test_batch_writes_tables_and_resumes(cheetah_file: Path, tmp_path: Path, mon
     first = run_batch(grid, out, workers=1)
     assert (first.ran, first.skipped, first.failed) == (2, 0, 0)
     for cell in grid.cells():
-        folder = out / "cells" / cell.cell_id
-        assert {"policy.pt", "config.json", "metrics.json", "eval.json", "result.json"} <= {
-            p.name for p in folder.iterdir()}
+        assert {"eval.json", "result.json"} <= {p.name for p in (out / "cells" / cell.cell_id).iterdir()}
+        assert {"policy.pt", "config.json", "metrics.json"} <= {
+            p.name for p in (out / "train" / cell.training_id).iterdir()}
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["seed"] for r in rows] == ["0", "1"] and all(r["status"] == "ok" for r in rows)
@@ -131,3 +131,23 @@ def test_cli_batch(cheetah_file: Path, tmp_path: Path) -> None:
     assert json.loads(cells[0]["bc"]) == {"batch_size": 16}
     bad = CliRunner().invoke(cli, ["bc", "batch", "--out", str(tmp_path / "o2")])
     assert bad.exit_code == 2 and "no datasets" in bad.stderr
+
+
+def test_cells_differing_only_in_evaluation_share_one_training(cheetah_file: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import trajaug.bc.batch as batch_module
+
+    calls: list[int] = []
+    real_train = batch_module.train_bc
+
+    def counting_train(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(batch_module, "train_bc", counting_train)
+    grid = Grid(datasets=(str(cheetah_file),), seeds=(0,), action_noise=(0.0, 0.3), steps=200, eval_episodes=2)
+    result = run_batch(grid, tmp_path / "grid", workers=1)
+    assert result.failed == 0 and len(calls) == 1
+    noisy, clean = sorted(result.rows, key=lambda r: r["action_noise"], reverse=True)
+    assert noisy["action_noise"] == 0.3 and clean["action_noise"] == 0.0
+    assert noisy["return_mean"] != clean["return_mean"]

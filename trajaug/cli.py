@@ -17,6 +17,9 @@ from typing import Any
 
 import click
 
+from trajaug.bench.few_demo import FewDemoConfig
+from trajaug.bench.seed_table import ROWS, SeedTableConfig
+from trajaug.config import config_from_options, config_options
 from trajaug.datasets.atomic import OutputExistsError
 from trajaug.datasets.errors import TrajaugInputError
 
@@ -389,6 +392,64 @@ def bc_batch(grid_file: Path | None, datasets: tuple[str, ...], seeds: int | Non
     click.echo(f"{len(result.rows)} cells: {result.ran} run ({result.failed} failed), {result.skipped} already "
                f"finished; tables in {out_dir}/results.{{csv,json,md,png}}")
     click.echo(result.files["md"].read_text())
+
+
+# ---------------------------------------------------------------------------------------------- bench
+@cli.group()
+def bench() -> None:
+    """Benchmarks that reproduce published tables."""
+
+
+@bench.command("seed-table")
+@config_options(SeedTableConfig)
+@click.option("--rows", default=",".join(ROWS), show_default=True, help="Comma-separated rows to run.")
+@click.option("--action-noise", "action_noise", default="0,0.1", show_default=True,
+              help="Comma-separated evaluation noise levels σ.")
+@click.option("--workers", type=int, default=None, help="Processes (default: CPU cores).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/seed-table"), show_default=True)
+def bench_seed_table(rows: str, action_noise: str, workers: int | None, out: Path, **options: Any) -> None:
+    """The reference results table (BC on demos vs BC on each method's augmented set), resumable."""
+    from trajaug.bench.seed_table import run_seed_table
+
+    config = config_from_options(SeedTableConfig, {**options, "rows": tuple(r.strip() for r in rows.split(",")),
+                                                   "action_noise": _numbers(action_noise, float, "--action-noise")})
+    unknown = [r for r in config.rows if r not in ROWS]
+    if unknown:
+        raise TrajaugInputError(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(ROWS)}")
+    with progress_bar("seed table", None) as advance:
+        result = run_seed_table(config, out, workers=workers, progress=advance)
+    click.echo((out / "seed_table.md").read_text())
+    for kind, path in result["files"].items():
+        click.echo(f"{kind}: {path}")
+    if result["failed_cells"]:
+        click.echo(f"{result['failed_cells']} BC cell(s) failed: see {out / 'seed_table.md'}", err=True)
+
+
+@bench.command("few-demo")
+@config_options(FewDemoConfig)
+@click.option("--demo-counts", default="1,3,7", show_default=True, help="Comma-separated numbers of demos.")
+@click.option("--action-noise", "action_noise", default="0,0.1", show_default=True,
+              help="Comma-separated evaluation noise levels σ.")
+@click.option("--workers", type=int, default=None, help="Processes (default: CPU cores).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/few-demo"), show_default=True)
+def bench_few_demo(demo_counts: str, action_noise: str, workers: int | None, out: Path, **options: Any) -> None:
+    """BC return vs number of demos: BC on demos, on CAT alone, and on demos + CAT (resumable)."""
+    from trajaug.bench.few_demo import run_few_demo
+
+    config = config_from_options(FewDemoConfig, {**options, "demo_counts": _numbers(demo_counts, int, "--demo-counts"),
+                                                 "action_noise": _numbers(action_noise, float, "--action-noise")})
+    with progress_bar("few-demo", None) as advance:
+        result = run_few_demo(config, out, workers=workers, progress=advance)
+    click.echo((out / "few_demo.md").read_text())
+    for kind, path in result["files"].items():
+        click.echo(f"{kind}: {path}")
+
+
+def _numbers(text: str, kind: type, option: str) -> tuple[Any, ...]:
+    try:
+        return tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise TrajaugInputError(f"{option} {text!r}: expected numbers separated by commas") from None
 
 
 # ---------------------------------------------------------------------------------------------- entry point

@@ -186,3 +186,32 @@ def bar_chart_ci(labels: Sequence[str], means: Sequence[float], cis: Sequence[fl
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def line_chart_ci(x: Sequence[float], series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                  path: str | Path, xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+    """A PNG line chart: one line per series name → (means, 95% CI half-widths) over ``x``, CI as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=110)
+    try:
+        for name, (means, cis) in series.items():
+            mean = np.asarray(means, dtype=np.float64)
+            ci = np.nan_to_num(np.asarray(cis, dtype=np.float64), nan=0.0)
+            ax.plot(x, mean, marker="o", label=name)
+            ax.fill_between(x, mean - ci, mean + ci, alpha=0.2)
+        ax.set_xticks(list(x))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path, force=True) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)

@@ -139,7 +139,7 @@ def rollout(env_id: str, jobs: Sequence[Job], controller: Controller, n_envs: in
                 trace.qpos.append(qpos)
                 trace.qvel.append(qvel)
             obs, reward, terminated, _, _ = env.step(actions[row])
-            returns[job_id] += reward
+            returns[job_id] += float(reward)
             if trace is not None:
                 trace.observations.append(observations[slot].copy())
                 trace.actions.append(actions[row])

@@ -80,8 +80,8 @@ class DemoStartEnv(gym.Env):
         self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
         self.actions, self.starts = demo_action_table(demos)
         self.lengths = np.diff(demos.episode_bounds, axis=1)[:, 0]
-        self.start_states = [(job.qpos, job.qvel) for job in demo_start_jobs(demos, list(range(demos.n_episodes)),
-                                                                             seed)]
+        self.start_states = [(np.asarray(job.qpos), np.asarray(job.qvel))
+                             for job in demo_start_jobs(demos, list(range(demos.n_episodes)), seed)]
         hint_dim = demos.act_dim if sigma is not None else 0
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (demos.obs_dim + hint_dim,), np.float32)
         self.action_space = self.sim.action_space

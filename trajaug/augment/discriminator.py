@@ -49,6 +49,9 @@ class Discriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=config.lr)
 
+    obs_mean: torch.Tensor
+    obs_std: torch.Tensor
+
     def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         normalized = (states - self.obs_mean) / self.obs_std
         return self.net(torch.cat([normalized, actions], dim=-1)).squeeze(-1)

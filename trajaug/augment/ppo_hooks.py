@@ -35,7 +35,7 @@ class DiscriminatorReward(VecEnvWrapper):
         self.env_returns: list[float] = []
 
     def reset(self) -> Any:
-        self.last_obs = self.venv.reset()
+        self.last_obs = np.asarray(self.venv.reset())
         return self.last_obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -52,7 +52,7 @@ class DiscriminatorReward(VecEnvWrapper):
         self.states.append(states)
         self.scored_actions.append(self.actions)
         self.env_returns += [info["env_return"] for info in infos if "env_return" in info]
-        self.last_obs = observations
+        self.last_obs = np.asarray(observations)
         return observations, reward.astype(np.float32), dones, infos
 
     def take_pairs(self) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,9 @@
 Layout of an output folder ``OUT``::
 
     OUT/grid.json                    the resolved grid (every option, every cell id)
-    OUT/cells/<cell-id>/policy.pt    checkpoint, config.json, metrics.json (from train_bc)
+    OUT/train/<training-id>/         policy.pt, config.json, metrics.json (from train_bc; metrics.json is written
+                                     last, so its presence marks a finished training, shared by cells that differ
+                                     only in evaluation options)
     OUT/cells/<cell-id>/eval.json    evaluation with per-episode returns
     OUT/cells/<cell-id>/result.json  the cell's row, written last and atomically: it marks the cell finished
     OUT/results.{csv,json,md,png}    per-cell rows; mean ± 95% CI over seeds per row of options; bar chart
@@ -86,6 +88,17 @@ class Cell:
         if self.action_noise:
             parts.append(f"n{self.action_noise:g}")
         digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        return "-".join(parts + [digest])
+
+    @property
+    def training_id(self) -> str:
+        """Like ``cell_id`` but over the training fields only: cells that differ only in how they are evaluated
+        (``action_noise``, ``eval_episodes``) share one trained policy under ``OUT/train/<training_id>/``."""
+        record = {k: v for k, v in self.to_dict().items() if k not in ("action_noise", "eval_episodes")}
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
+        parts = [_slug(self.dataset), f"ep{self.episodes or 'all'}", f"s{self.seed}"]
+        if self.with_expert:
+            parts.append(f"x{_slug(self.with_expert)}")
         return "-".join(parts + [digest])
 
     def bc_config(self) -> BCConfig:
@@ -176,11 +189,10 @@ def read_grid_file(path: str | Path) -> dict[str, Any]:
 
 
 def run_cell(cell: Cell, out_dir: str) -> dict[str, Any]:
-    """Train and evaluate one cell into ``out_dir/cells/<cell-id>/``; returns (and writes) its result row."""
+    """Train (or reuse the policy trained for the same training fields) and evaluate one cell into
+    ``out_dir/cells/<cell-id>/``; returns (and writes) its result row."""
     folder = Path(out_dir) / "cells" / cell.cell_id
-    data = load_episodes(cell.dataset, cell.episodes, cell.episodes_seed)
-    expert = load_episodes(cell.with_expert, cell.expert_episodes, cell.episodes_seed) if cell.with_expert else None
-    policy, metrics = train_bc(data, cell.bc_config(), folder, expert=expert, force=True, provenance=cell.to_dict())
+    policy, metrics = _trained_policy(cell, Path(out_dir) / "train" / cell.training_id)
     if policy.env_id is None:
         raise TrajaugInputError(f"{cell.dataset}: the dataset names no environment to evaluate in")
     result = evaluate_policy(policy, policy.env_id, cell.eval_episodes, seed=cell.seed,
@@ -196,6 +208,18 @@ def run_cell(cell: Cell, out_dir: str) -> dict[str, Any]:
            "eval_wall_s": result.wall_s}
     write_json(row, folder / "result.json")
     return row
+
+
+def _trained_policy(cell: Cell, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The policy and metrics in ``folder`` if a finished training is there, else train into it."""
+    from trajaug.bc.policy import load_checkpoint
+
+    if (folder / "metrics.json").is_file() and (folder / "policy.pt").is_file():
+        return load_checkpoint(folder / "policy.pt").policy, json.loads((folder / "metrics.json").read_text())
+    data = load_episodes(cell.dataset, cell.episodes, cell.episodes_seed)
+    expert = load_episodes(cell.with_expert, cell.expert_episodes, cell.episodes_seed) if cell.with_expert else None
+    provenance = {k: v for k, v in cell.to_dict().items() if k not in ("action_noise", "eval_episodes")}
+    return train_bc(data, cell.bc_config(), folder, expert=expert, force=True, provenance=provenance)
 
 
 def _flat(cell: Cell) -> dict[str, Any]:
@@ -240,13 +264,11 @@ class BatchResult:
     files: dict[str, Path]
 
 
-def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None, workers: int | None = None,
-              progress: Callable[[int], None] | None = None) -> BatchResult:
-    """Run every unfinished cell of ``grid`` (on ``executor``, default a LocalExecutor of ``workers`` processes),
-    then write the result tables. ``progress(n)`` advances over all cells, finished ones first."""
+def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | None = None,
+              workers: int | None = None, progress: Callable[[int], None] | None = None) -> BatchResult:
+    """Run every unfinished cell (on ``executor``, default a LocalExecutor of ``workers`` processes); returns the
+    rows of all cells, in order (no tables). ``progress(n)`` advances over all cells, finished ones first."""
     out = Path(out_dir)
-    cells = grid.cells()
-    write_json({**grid.to_dict(), "cells": [c.cell_id for c in cells]}, out / "grid.json")
     finished = {c.cell_id for c in cells if (read_result(out, c) or {}).get("status") == "ok"}
     todo = [c for c in cells if c.cell_id not in finished]
     if progress is not None and finished:
@@ -267,7 +289,17 @@ def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None,
             if owned:
                 executor.close()
     rows = [read_result(out, c) or _error_row(c, RuntimeError("no result")) for c in cells]
-    return BatchResult(rows, len(todo), len(finished), failed, write_tables(rows, grid, out))
+    return BatchResult(rows, len(todo), len(finished), failed, {})
+
+
+def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None, workers: int | None = None,
+              progress: Callable[[int], None] | None = None) -> BatchResult:
+    """Run every unfinished cell of ``grid`` (see :func:`run_cells`), then write the result tables."""
+    out = Path(out_dir)
+    cells = grid.cells()
+    write_json({**grid.to_dict(), "cells": [c.cell_id for c in cells]}, out / "grid.json")
+    result = run_cells(cells, out, executor, workers, progress)
+    return dataclasses.replace(result, files=write_tables(result.rows, grid, out))
 
 
 SUMMARY_KEYS = ("dataset", "episodes", "with_expert", "expert_episodes", "action_noise", "steps", "eval_episodes",

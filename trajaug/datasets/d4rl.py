@@ -110,10 +110,10 @@ def write_d4rl(dataset: Dataset, path: str | Path, force: bool = False) -> Path:
             _put(f, key, getattr(dataset, key))
         _put(f, "episode_terminals", ends)
         if dataset.qpos is not None and dataset.qvel is not None:
-            _put(f, "infos/qpos", dataset.qpos)
-            _put(f, "infos/qvel", dataset.qvel)
-        _put(f, "infos/source_episode", dataset.source_episode)
-        _put(f, "infos/method", dataset.method)
+            _put(f, "infos/qpos", np.asarray(dataset.qpos))
+            _put(f, "infos/qvel", np.asarray(dataset.qvel))
+        _put(f, "infos/source_episode", np.asarray(dataset.source_episode))
+        _put(f, "infos/method", np.asarray(dataset.method))
         f["metadata/trajaug_json"] = json.dumps(metadata, sort_keys=True, default=str)
         f["metadata/method_names"] = np.array(dataset.method_names, dtype=h5py.string_dtype())
         f["metadata/format_version"] = FORMAT_VERSION

@@ -80,7 +80,9 @@ class Dataset:
     qpos: np.ndarray | None = None
     qvel: np.ndarray | None = None
     source_episode: np.ndarray | None = None
+    """None at construction means all ``UNKNOWN_SOURCE``; always an array afterwards."""
     method: np.ndarray | None = None
+    """None at construction means all 0 (the first method name); always an array afterwards."""
     method_names: tuple[str, ...] = ("expert",)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """Provenance: method parameters, seed, source sha256, ... (JSON-serialisable)."""
@@ -122,7 +124,8 @@ class Dataset:
         if self.method is None:
             put("method", _readonly(np.zeros(n, np.int16)))
         put("method_names", tuple(self.method_names))
-        if n and (self.method.min() < 0 or self.method.max() >= len(self.method_names)):
+        method = np.asarray(self.method)
+        if n and (method.min() < 0 or method.max() >= len(self.method_names)):
             raise ValueError(f"method: indices must lie in [0, {len(self.method_names)})")
         ends = np.flatnonzero(self.terminals | self.timeouts) + 1
         if n and (len(ends) == 0 or ends[-1] != n):
@@ -170,8 +173,9 @@ class Dataset:
 
     def episode_returns(self) -> np.ndarray:
         """(n_episodes,) float64 undiscounted return of each episode."""
-        sums = np.add.reduceat(self.rewards.astype(np.float64), self.episode_bounds[:, 0]) if len(self) else []
-        return np.asarray(sums, dtype=np.float64)
+        if not len(self):
+            return np.zeros(0)
+        return np.add.reduceat(self.rewards.astype(np.float64), self.episode_bounds[:, 0])
 
     def select_episodes(self, indices: Sequence[int] | np.ndarray) -> Dataset:
         """A new dataset made of the given episodes, in the given order."""

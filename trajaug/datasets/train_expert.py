@@ -16,6 +16,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def train_expert(config: ExpertTrainingConfig, run_dir: Path, export_to: Path) -
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path, buffer_path = run_dir / "sac.zip", run_dir / "replay.pkl"
     progress_path = run_dir / "progress.json"
-    progress = json.loads(progress_path.read_text()) if progress_path.exists() else {
+    progress: dict[str, Any] = json.loads(progress_path.read_text()) if progress_path.exists() else {
         "config": asdict(config), "steps": 0, "best_return": None, "history": []}
     env = gym.make(config.env_id)
     if model_path.exists():

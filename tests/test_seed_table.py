@@ -1,0 +1,83 @@
+"""`trajaug bench seed-table`: the quick profile end to end on a tiny dataset, resume, and the table arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import trajaug.bc.batch as batch_module
+from trajaug.bench.seed_table import SeedTableConfig, run_seed_table, summarize
+from trajaug.report import t_critical_95
+
+
+@pytest.mark.parametrize("workers", [1])
+def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path, workers: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    config = SeedTableConfig(dataset=str(cheetah_file), demos=2, seeds=1, rows=("demos", "cat", "noise", "mixup"),
+                             per_episode=1, bc_steps=300, eval_episodes=2, quick=True)
+    out = tmp_path / "table"
+    result = run_seed_table(config, out, workers=workers)
+    assert result["failed_cells"] == 0 and result["missing_rows"] == []
+    table = {row["row"]: row for row in result["table"]}
+    assert list(table) == ["demos", "cat", "noise", "mixup"]
+    assert table["cat"]["trajectories"] == 2 and table["mixup"]["trajectories"] == 2
+    assert table["demos"]["bc_uses_expert"] and not table["cat"]["bc_uses_expert"]
+    assert table["noise"]["dynamics_error_p95"] < 1e-2
+    for row in table.values():
+        assert np.isfinite(row["bc_return"]) and np.isfinite(row["bc_noise0.1_return"])
+    text = (out / "seed_table.md").read_text()
+    assert "2906.3" in text and "| cat |" in text  # the reference beside ours
+    record = json.loads((out / "seed_table.json").read_text())
+    assert record["machine"]["cpus"] and record["config"]["demos"] == 2 and len(record["cells"]) == 8
+    assert (out / "seed_table.png").stat().st_size > 1000
+
+    def must_not_run(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a finished cell ran again")
+
+    monkeypatch.setattr(batch_module, "train_bc", must_not_run)
+    monkeypatch.setattr("trajaug.augment.base.augment", must_not_run)
+    again = run_seed_table(config, out, workers=1)
+    assert [r["bc_return"] for r in again["table"]] == [r["bc_return"] for r in result["table"]]
+
+
+def test_summary_arithmetic() -> None:
+    config = SeedTableConfig(seeds=3, rows=("demos", "cat"), action_noise=(0.0,))
+    bc_rows = [{"row": row, "action_noise": 0.0, "status": "ok", "return_mean": value, "normalized_mean": value / 100,
+                "data_return_mean": 1000.0, "train_wall_s": 1.0}
+               for row, values in (("demos", (900.0, 1000.0, 1100.0)), ("cat", (1000.0, 1000.0, 1000.0)))
+               for value in values]
+    augmented = {("cat", s): {"trajectories": 497, "augmented_return_mean": 950.0 + s, "dynamics_error_p95": 1e-6,
+                              "wall_seconds": 10.0} for s in range(3)}
+    table = summarize(["demos", "cat"], [0, 1, 2], config, augmented, bc_rows)
+    demos, cat = table
+    assert demos["bc_return"] == pytest.approx(1000.0)
+    assert demos["bc_ci95"] == pytest.approx(t_critical_95(2) * 100.0 / np.sqrt(3))
+    assert cat["bc_ci95"] == pytest.approx(0.0)
+    assert cat["augmented_return"] == pytest.approx(951.0)
+    assert cat["bc_share_of_demo_return"] == pytest.approx(1.0)
+    assert cat["reference_bc_return"] == 2906.3
+
+
+def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
+    from trajaug.bench.few_demo import FewDemoConfig, run_few_demo
+
+    config = FewDemoConfig(dataset=str(cheetah_file), demo_counts=(1, 2), seeds=1, per_episode=1, bc_steps=200,
+                           eval_episodes=2, action_noise=(0.0, 0.1), quick=True)
+    result = run_few_demo(config, tmp_path / "few", workers=1)
+    assert result["failed_cells"] == 0
+    summary = result["summary"]
+    assert len(summary) == 2 * 2 * 3  # demo counts × noise levels × rows
+    assert {s["row"] for s in summary} == {"demos", "cat", "demos+cat"}
+    assert all(s["seeds"] == 1 for s in summary)
+    assert all(s["ratio_to_demos"] == pytest.approx(1.0) for s in summary if s["row"] == "demos")
+    assert (tmp_path / "few" / "few_demo_noise0.1.png").stat().st_size > 1000
+    cells = json.loads((tmp_path / "few" / "few_demo.json").read_text())["cells"]
+    with_demos = [c for c in cells if c["row"] == "demos+cat"]
+    cat_only = [c for c in cells if c["row"] == "cat"]
+    # demos + CAT trains on more transitions than CAT alone: exactly the demos' (1000 per demo)
+    for both, alone in zip(sorted(with_demos, key=lambda c: (c["demos"], c["action_noise"])),
+                           sorted(cat_only, key=lambda c: (c["demos"], c["action_noise"])), strict=True):
+        assert both["train_transitions"] - alone["train_transitions"] == 1000 * both["demos"]

@@ -1,0 +1,133 @@
+"""``trajaug bench few-demo``: BC return vs number of demos for BC on demos, on CAT alone, and on demos + CAT.
+
+For each demo count N (default 1, 3, 7) and seed k: CAT is fitted on the first N demos (seed k) and samples
+``per_episode`` corrected trajectories per demo; three BC rows are trained with the same BC and budget —
+the N demos alone, the CAT set alone, and the CAT set plus the N demos — and each is evaluated on
+``eval_episodes`` episodes under standard and perturbed (σ = 0.1 action noise) evaluation. Perturbed evaluation is
+where few-demo BC has room to improve (reference §1 note). Resumable like the seed table (same folder layout).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trajaug.bc.batch import Cell, run_cells
+from trajaug.bench.seed_table import QUICK, SeedTableConfig, augment_row, machine
+from trajaug.executors import Executor, LocalExecutor
+from trajaug.report import (
+    format_mean_ci,
+    line_chart_ci,
+    markdown_table,
+    mean_ci95,
+    write_csv,
+    write_json,
+    write_markdown,
+)
+
+ROW_NAMES = {"demos": "BC on demos", "cat": "BC on CAT", "demos+cat": "BC on demos + CAT"}
+
+
+@dataclass(frozen=True)
+class FewDemoConfig:
+    dataset: str = "hopper-expert"
+    """Dataset name or D4RL file the demos come from."""
+    demo_counts: tuple[int, ...] = (1, 3, 7)
+    """Numbers of demos N (the first N episodes)."""
+    seeds: int = 3
+    """Seeds 0..N-1."""
+    per_episode: int = 71
+    """CAT trajectories per demo."""
+    bc_steps: int = 20_000
+    """BC updates of every row."""
+    eval_episodes: int = 100
+    """Evaluation episodes per policy and noise level."""
+    action_noise: tuple[float, ...] = (0.0, 0.1)
+    """Evaluation noise levels σ."""
+    quick: bool = False
+    """Tiny budgets for a smoke check."""
+
+
+def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor | None = None,
+                 workers: int | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) the grid; writes few_demo.{csv,json,md} and one PNG per noise level."""
+    out = Path(out_dir)
+    started = time.perf_counter()
+    if config.quick:  # the quick profile's budgets, where the caller kept the defaults
+        defaults = FewDemoConfig()
+        config = dataclasses.replace(config, **{k: v for k, v in QUICK.items()
+                                                if getattr(config, k) == getattr(defaults, k)})
+    table_configs = {n: SeedTableConfig(dataset=config.dataset, demos=n, seeds=config.seeds, rows=("cat",),
+                                        per_episode=config.per_episode, bc_steps=config.bc_steps,
+                                        eval_episodes=config.eval_episodes, quick=config.quick)
+                     for n in config.demo_counts}
+    seeds = list(range(config.seeds))
+    owned = executor is None
+    executor = executor or LocalExecutor(workers)
+    try:
+        augmented: dict[tuple[int, int], dict[str, Any]] = {}
+        for n, table_config in table_configs.items():
+            jobs = [("cat", seed) for seed in seeds]
+            make = functools.partial(augment_row, out_dir=str(out), config=table_config)
+            for (_, seed), outcome in executor.map_unordered(make, jobs):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                augmented[(n, seed)] = outcome
+                if progress is not None:
+                    progress(1)
+        cells: list[tuple[str, int, Cell]] = []
+        for n in config.demo_counts:
+            for seed in seeds:
+                cat_file = augmented[(n, seed)]["output"]
+                budget = Cell(config.dataset, seed, steps=config.bc_steps, eval_episodes=config.eval_episodes)
+                for noise in config.action_noise:
+                    cells += [("demos", n, dataclasses.replace(budget, episodes=n, action_noise=noise)),
+                              ("cat", n, dataclasses.replace(budget, dataset=cat_file, action_noise=noise)),
+                              ("demos+cat", n, dataclasses.replace(budget, dataset=cat_file,
+                                                                   with_expert=config.dataset, expert_episodes=n,
+                                                                   action_noise=noise))]
+        result = run_cells([cell for *_, cell in cells], out, executor, progress=progress)
+    finally:
+        if owned:
+            executor.close()
+    rows = [{**r, "row": row, "demos": n} for (row, n, _), r in zip(cells, result.rows, strict=True)]
+    summary = _summarize(rows, config)
+    record = {"config": dataclasses.asdict(config), "machine": machine(), "summary": summary, "cells": rows,
+              "wall_seconds": time.perf_counter() - started}
+    files = {"csv": write_csv(summary, out / "few_demo.csv"), "json": write_json(record, out / "few_demo.json")}
+    lines = [{"demos": s["demos"], "row": ROW_NAMES[s["row"]], "σ": s["action_noise"],
+              "BC return (mean ± 95% CI)": format_mean_ci(s["return_mean"], s["return_ci95"]),
+              "× BC on demos": s["ratio_to_demos"], "seeds": s["seeds"]} for s in summary]
+    files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\n" + markdown_table(lines), out / "few_demo.md")
+    for noise in config.action_noise:
+        series = {}
+        for row, name in ROW_NAMES.items():
+            points = [s for s in summary if s["row"] == row and s["action_noise"] == noise]
+            series[name] = ([s["return_mean"] for s in points], [s["return_ci95"] for s in points])
+        files[f"png_noise{noise:g}"] = line_chart_ci(
+            list(config.demo_counts), series, out / f"few_demo_noise{noise:g}.png", xlabel="demos",
+            ylabel="BC return", title=f"{config.dataset}, evaluation σ = {noise:g}")
+    return {"summary": summary, "files": files, "failed_cells": result.failed}
+
+
+def _summarize(rows: list[dict[str, Any]], config: FewDemoConfig) -> list[dict[str, Any]]:
+    summary = []
+    for n in config.demo_counts:
+        for noise in config.action_noise:
+            by_row: dict[str, dict[str, Any]] = {}
+            for row in ROW_NAMES:
+                ok = [r["return_mean"] for r in rows if r["row"] == row and r["demos"] == n
+                      and r["action_noise"] == noise and r.get("status") == "ok"]
+                mean, ci = mean_ci95(ok)
+                by_row[row] = {"demos": n, "action_noise": noise, "row": row, "return_mean": mean,
+                               "return_ci95": ci, "seeds": len(ok)}
+            base = by_row["demos"]["return_mean"]
+            for entry in by_row.values():
+                entry["ratio_to_demos"] = entry["return_mean"] / base if base else None
+            summary += list(by_row.values())
+    return summary
