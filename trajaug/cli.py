@@ -137,11 +137,14 @@ def datasets_build(name: str, episodes: int | None, force: bool) -> None:
 @click.option("--physics", is_flag=True, help="Also restore each s_t, apply a_t and compare with s_{t+1}.")
 @click.option("--threshold", default=1e-2, show_default=True, help="Dynamics error counted as a violation.")
 @click.option("--max-transitions", type=int, default=None, help="Physics-check a random subset of this size.")
+@click.option("--replay", "replay_episodes", type=int, default=None,
+              help="Also replay the first N episodes' actions open loop from their restored start and report the "
+                   "observation error (exact for data made in this simulator).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def datasets_check(dataset: str, env_id: str | None, physics: bool, threshold: float, max_transitions: int | None,
-                   as_json: bool) -> None:
+                   replay_episodes: int | None, as_json: bool) -> None:
     """Validate DATASET: shapes, dtypes, finite values, episode ends, continuity, action bounds (exit 1 if bad)."""
-    from trajaug.datasets.check import check_dataset, physics_check
+    from trajaug.datasets.check import check_dataset, physics_check, replay_check
     from trajaug.datasets.registry import load
 
     data = load(dataset, env_id=env_id)
@@ -152,10 +155,18 @@ def datasets_check(dataset: str, env_id: str | None, physics: bool, threshold: f
         if report.share_above_threshold > 0:
             problems.append(f"{report.share_above_threshold:.2%} of checked transitions have a dynamics error "
                             f"above {threshold:g}")
+    replay = replay_check(data, replay_episodes, env_id) if replay_episodes else None
     if as_json:
         echo_json({"dataset": dataset, "problems": problems,
-                   "physics": dataclasses.asdict(report) if report is not None else None})
+                   "physics": dataclasses.asdict(report) if report is not None else None,
+                   "replay": dataclasses.asdict(replay) if replay is not None else None})
     else:
+        if replay is not None:
+            click.echo(f"open-loop replay of {replay.episodes} episode(s) from restored starts "
+                       f"({replay.state_source}): error after one step {replay.first_step_error:.3g}, "
+                       f"max over the episode: median {replay.final_error_median:.3g}, "
+                       f"max {replay.final_error_max:.3g}; "
+                       f"return difference up to {replay.return_difference_max:.3g}")
         if report is not None:
             click.echo(f"dynamics error over {report.checked} transitions ({report.state_source}): "
                        f"mean {report.mean:.3g}, median {report.median:.3g}, p95 {report.p95:.3g}, "

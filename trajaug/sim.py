@@ -14,13 +14,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import mujoco
 import numpy as np
-
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.envs import spec_for
 
 Controller = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``controller(jobs, steps, observations) -> actions``: jobs (B,) int job indices, steps (B,) int time step in
@@ -39,7 +37,6 @@ mujoco.set_mju_user_warning(_mujoco_warning)
 
 def make_env(env_id: str) -> gym.Env:
     """The raw (unwrapped, no time limit, no checker) v5 environment; ``rollout`` applies the time limit."""
-    spec_for(env_id)
     return gym.make(env_id, disable_env_checker=True).unwrapped
 
 
@@ -92,12 +89,16 @@ class _Trace:
 
 
 def rollout(env_id: str, jobs: Sequence[Job], controller: Controller, n_envs: int = 32,
-            record: bool = True, progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, Dataset | None]:
-    """Run every job to its end; returns (returns (n_jobs,) float64, dataset of all transitions or None).
+            record: bool = True, progress: Callable[[int], None] | None = None,
+            ) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Run every job to its end; returns (returns (n_jobs,) float64, the transitions or None).
 
+    The transitions are a dict of flat arrays named like the fields of ``trajaug.datasets.dataset.Dataset``
+    (observations, actions, rewards, next_observations, terminals, timeouts, qpos, qvel, source_episode, env_id),
+    so ``Dataset(**transitions)`` builds one; jobs are listed in order, ``source_episode`` = job index.
     Episodes end on termination or after ``job.max_steps`` (default: the environment's time limit) steps; the last
-    row is marked terminal or timeout accordingly. The dataset lists jobs in order, with ``source_episode`` = job
-    index. Actions are clipped to the action box before they are executed and stored.
+    row is marked terminal or timeout accordingly. Actions are clipped to the action box before they are executed
+    and stored. (This module sits below the dataset layer and does not import it.)
     """
     limit = max_episode_steps(env_id)
     envs = [make_env(env_id) for _ in range(min(n_envs, len(jobs)))]
@@ -154,10 +155,10 @@ def rollout(env_id: str, jobs: Sequence[Job], controller: Controller, n_envs: in
                 start(slot)
             else:
                 slots[slot] = (job_id, step + 1)
-    return returns, (_to_dataset(env_id, traces) if record else None)
+    return returns, (_to_arrays(env_id, traces) if record else None)
 
 
-def _to_dataset(env_id: str, traces: Sequence[_Trace | None]) -> Dataset:
+def _to_arrays(env_id: str, traces: Sequence[_Trace | None]) -> dict[str, Any]:
     done = [t for t in traces if t is not None]
     lengths = [len(t.rewards) for t in done]
     ends = np.cumsum(lengths) - 1
@@ -170,6 +171,7 @@ def _to_dataset(env_id: str, traces: Sequence[_Trace | None]) -> Dataset:
     def cat(name: str) -> np.ndarray:
         return np.concatenate([np.asarray(getattr(t, name)) for t in done])
 
-    return Dataset(cat("observations"), cat("actions"), cat("rewards"), cat("next_observations"), terminals,
-                   timeouts, env_id=env_id, qpos=cat("qpos"), qvel=cat("qvel"),
-                   source_episode=np.repeat(np.arange(len(done)), lengths))
+    return {"observations": cat("observations"), "actions": cat("actions"), "rewards": cat("rewards"),
+            "next_observations": cat("next_observations"), "terminals": terminals, "timeouts": timeouts,
+            "env_id": env_id, "qpos": cat("qpos"), "qvel": cat("qvel"),
+            "source_episode": np.repeat(np.arange(len(done)), lengths)}

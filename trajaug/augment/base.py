@@ -132,7 +132,8 @@ def execute_from_demos(demos: Dataset, job_demos: list[int], controller: Control
     jobs = demo_start_jobs(demos, job_demos, seed, max_steps)
     _, executed = rollout(demos.env_id, jobs, controller, n_envs=64, progress=progress)
     assert executed is not None
-    return dataclasses.replace(executed, source_episode=np.asarray(job_demos, np.int32)[executed.source_episode])
+    executed["source_episode"] = np.asarray(job_demos, np.int32)[executed["source_episode"]]
+    return Dataset(**executed)
 
 
 def demo_action_table(demos: Dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,6 @@ mean head: ``obs → Linear-ReLU (×len(hidden)) → Linear → tanh``, actions 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,8 +83,8 @@ def build_expert_dataset(env_id: str, actor: ExpertActor, episodes: int, seed: i
             return actor(torch.as_tensor(observations, dtype=torch.float32)).numpy()
 
     jobs = [Job(seed=DATA_SEED_BASE + seed * 10_000 + i) for i in range(episodes)]
-    _, dataset = rollout(env_id, jobs, controller, n_envs=min(episodes, 50), progress=progress)
-    assert dataset is not None
-    return dataclasses.replace(dataset, metadata={
+    _, transitions = rollout(env_id, jobs, controller, n_envs=min(episodes, 50), progress=progress)
+    assert transitions is not None
+    return Dataset(**transitions, metadata={
         "method": "expert", "seed": seed, "episodes": episodes,
         "expert": {"file": bundled_actor_path(spec_for(env_id).key).name, **actor.extra}})
