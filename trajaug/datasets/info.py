@@ -28,6 +28,9 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
         "return_min": float(returns.min()) if len(returns) else float("nan"),
         "return_max": float(returns.max()) if len(returns) else float("nan"),
         "has_qpos_qvel": dataset.qpos is not None,
+        "keys": ["observations", "next_observations", "actions", "rewards", "terminals", "timeouts"]
+        + (["infos/qpos", "infos/qvel"] if dataset.qpos is not None else [])
+        + ["infos/source_episode", "infos/method"],
         "methods": list(dataset.method_names),
         "method": dataset.metadata.get("method"),
     }
