@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from trajaug.augment import REGISTRY, augment, get_augmenter
+from trajaug.augment.bdm import BDMConfig
 from trajaug.augment.cat import CATConfig
 from trajaug.augment.gail import GAILConfig
 from trajaug.augment.mixup import MixupAugmenter
@@ -28,6 +29,8 @@ TINY: dict[str, Any] = {
     "mixup": None,
     "cat": CATConfig(**TINY_ADVERSARIAL),
     "gail": GAILConfig(**TINY_ADVERSARIAL),
+    "bdm": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32)),
+    "bdm-cl": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32)),
 }
 
 
@@ -62,10 +65,12 @@ def test_fit_sample_write_read_check(method: str, demos: Dataset, tmp_path: Path
     assert back.metadata["method"] == method and back.metadata["seed"] == 3
     config = get_augmenter(method)().config if TINY[method] is None else TINY[method]
     assert back.metadata["config"] == json.loads(json.dumps(dataclasses.asdict(config)))
-    # every stored transition is physically valid, one step at a time, and rewards are the simulator's
+    # simulator-executed methods: every stored transition is physically valid, one step at a time, and rewards
+    # are the simulator's (model-generated ones, uses_simulator = False, are checked in their own tests)
     rows = np.arange(0, len(back), 7)
-    assert dynamics_errors(back, rows).max() < 1e-2
-    assert _reward_errors(back, rows).max() < 1e-4
+    if get_augmenter(method).uses_simulator:
+        assert dynamics_errors(back, rows).max() < 1e-2
+        assert _reward_errors(back, rows).max() < 1e-4
 
 
 def _reward_errors(data: Dataset, rows: np.ndarray) -> np.ndarray:
