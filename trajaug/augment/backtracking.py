@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trajaug.datasets.dataset import Dataset
+from trajaug.nn import mlp as shared_mlp
 
 STD_FLOOR = 1e-3
 """Floor of every per-dimension std used for normalisation (constant dimensions stay finite)."""
@@ -37,13 +38,7 @@ BOUND_PENALTY = 0.01
 
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int]) -> nn.Sequential:
     """SiLU MLP ``in_dim → hidden… → out_dim`` (linear output)."""
-    layers: list[nn.Module] = []
-    width = in_dim
-    for size in hidden:
-        layers += [nn.Linear(width, size), nn.SiLU()]
-        width = size
-    layers.append(nn.Linear(width, out_dim))
-    return nn.Sequential(*layers)
+    return shared_mlp(in_dim, out_dim, hidden, nn.SiLU)
 
 
 def as_tensor(values: np.ndarray) -> torch.Tensor:

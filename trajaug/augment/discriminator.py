@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trajaug.nn import mlp
+
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
@@ -40,13 +42,7 @@ class Discriminator(nn.Module):
         self.config = config
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(obs_std, dtype=torch.float32))
-        layers: list[nn.Module] = []
-        width = obs_dim + act_dim
-        for size in config.hidden:
-            layers += [nn.Linear(width, size), nn.Tanh()]
-            width = size
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(obs_dim + act_dim, 1, config.hidden, nn.Tanh)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=config.lr)
 
     obs_mean: torch.Tensor

@@ -26,6 +26,7 @@ from torch import nn
 
 from trajaug.datasets.atomic import atomic_path
 from trajaug.datasets.errors import TrajaugInputError
+from trajaug.nn import mlp
 
 CHECKPOINT_FORMAT = "trajaug-bc-1"
 CHECKPOINT_KEYS = ("format", "env_id", "obs_dim", "act_dim", "hidden", "config", "normalizer", "state_dict",
@@ -44,13 +45,7 @@ class BCPolicy(nn.Module):
         self.obs_dim, self.act_dim, self.hidden, self.env_id = obs_dim, act_dim, tuple(hidden), env_id
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
-        layers: list[nn.Module] = []
-        width = obs_dim
-        for size in self.hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            width = size
-        layers.append(nn.Linear(width, act_dim))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(obs_dim, act_dim, hidden)
 
     def set_normalizer(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
         """Set the (obs_dim,) mean and std (std > 0, eps already added) used to normalize observations."""

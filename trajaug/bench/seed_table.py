@@ -216,21 +216,20 @@ def write_table(table: list[dict[str, Any]], record: dict[str, Any], out: Path) 
     noisy = [n for n in config["action_noise"] if n]
     lines = []
     for e in table:
-        line = {"row": e["row"], "augmented trajectories": e["trajectories"],
-                "avg return of augmented (demos) trajectories": e["augmented_return"],
+        line = {"row": e["row"], "augmented trajectories": _integer(e["trajectories"]),
+                "avg return of augmented (demos) trajectories": _number(e["augmented_return"]),
                 "BC uses expert?": "yes" if e["bc_uses_expert"] else "no",
                 "BC return (mean ± 95% CI)": format_mean_ci(e["bc_return"], e["bc_ci95"]),
                 "D4RL normalized": format_mean_ci(e["bc_normalized"], e["bc_normalized_ci95"]),
-                "share of demos' return": f"{100 * e['bc_share_of_demo_return']:.0f}%"
-                if e.get("bc_share_of_demo_return") is not None and np.isfinite(e["bc_share_of_demo_return"])
-                else "–"}
+                "share of demos' return": _percent(e.get("bc_share_of_demo_return"))}
         for noise in noisy:
             line[f"BC return, σ={noise:g} noise"] = format_mean_ci(e[f"bc_noise{noise:g}_return"],
                                                                  e[f"bc_noise{noise:g}_ci95"])
-        line.update({"dynamics error p95": e.get("dynamics_error_p95"),
-                     "augment wall s": e.get("augment_wall_s"), "BC train wall s": e.get("bc_train_wall_s"),
-                     "reference: augmented return": e["reference_augmented_return"],
-                     "reference: BC return": e["reference_bc_return"]})
+        line.update({"dynamics error p95": _scientific(e.get("dynamics_error_p95")),
+                     "augment wall s": _integer(e.get("augment_wall_s")),
+                     "BC train wall s": _integer(e.get("bc_train_wall_s")),
+                     "reference: augmented return": _number(e["reference_augmented_return"]),
+                     "reference: BC return": _number(e["reference_bc_return"])})
         lines.append(line)
     text = (f"# Seed table: {config['dataset']}, {config['demos']} demos, {config['seeds']} seed(s)\n\n"
             f"BC (CORL defaults, {config['bc_steps']} updates, the same for every row) trained on each row's data "
@@ -256,6 +255,22 @@ def machine() -> dict[str, Any]:
         commit = None
     return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
             "processor": platform.machine(), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def _integer(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.0f}"
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.1f}"
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{100 * value:.0f}%"
+
+
+def _scientific(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.1e}"
 
 
 def _mean(values: list[float]) -> float | None:

@@ -20,6 +20,7 @@ from trajaug.datasets.atomic import atomic_path
 from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.envs import spec_for
 from trajaug.datasets.errors import TrajaugInputError
+from trajaug.nn import mlp
 from trajaug.seeds import DATA_SEED_BASE
 from trajaug.sim import Job, rollout
 
@@ -32,13 +33,7 @@ class ExpertActor(nn.Module):
     def __init__(self, env_id: str, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
         super().__init__()
         self.env_id, self.obs_dim, self.act_dim, self.hidden = env_id, obs_dim, act_dim, tuple(hidden)
-        layers: list[nn.Module] = []
-        width = obs_dim
-        for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            width = size
-        layers.append(nn.Linear(width, act_dim))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(obs_dim, act_dim, hidden)
         self.extra: dict[str, Any] = {}
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
