@@ -64,3 +64,26 @@ def test_augment_bad_input_is_one_line_exit_2(cheetah_demos: Dataset, tmp_path: 
                                         "HalfCheetah-v5", "--episodes", "9", "--out", str(tmp_path / "o.hdf5")])
     assert too_many.exit_code == 2 and "has only 3 episodes" in too_many.stderr
     assert not (tmp_path / "o.hdf5").exists()
+
+
+def test_every_method_runs_from_the_cli_on_an_external_d4rl_file(cheetah_demos: Dataset, tmp_path: Path) -> None:
+    """A file as another tool writes it: plain h5py, no infos/qpos or metadata; states rebuilt from observations."""
+    import h5py
+
+    path = tmp_path / "halfcheetah_external-v2.hdf5"
+    demos = cheetah_demos.first_episodes(2)
+    with h5py.File(path, "w") as f:
+        for key in ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts"):
+            f[key] = getattr(demos, key)
+    tiny = ["--total-steps", "512", "--n-envs", "2", "--n-steps", "256", "--ppo-batch-size", "128",
+            "--ppo-epochs", "1", "--bc-warmstart-steps", "10"]
+    budgets = {"noise": [], "mixup": [], "cat": tiny, "gail": tiny,
+               "bdm": ["--steps", "50", "--value-steps", "20"], "bdm-cl": ["--steps", "50", "--value-steps", "20"]}
+    for method, extra in budgets.items():
+        out = tmp_path / f"{method}.hdf5"
+        result = CliRunner().invoke(cli, ["augment", method, "--dataset", str(path), "--episodes", "2",
+                                          "--per-episode", "1", "--out", str(out), *extra])
+        assert result.exit_code == 0, (method, result.output)
+        data = read_d4rl(out)
+        assert data.env_id == "HalfCheetah-v5" and data.n_episodes >= 1, method
+        assert data.metadata["method"] == method
