@@ -23,7 +23,16 @@ from trajaug.datasets.atomic import atomic_path
 
 @cache
 def field_docs(config_cls: type) -> dict[str, str]:
-    """Field name → the docstring written right after it in the class body ('' if none)."""
+    """Field name → the docstring written right after it in the class body ('' if none); inherited fields take
+    the docstring of the nearest class in the MRO that documents them."""
+    docs: dict[str, str] = {}
+    for klass in reversed(config_cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+def _own_field_docs(config_cls: type) -> dict[str, str]:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(config_cls)))
     except (OSError, TypeError):

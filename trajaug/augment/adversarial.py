@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trajaug.augment.base import Progress, demo_action_table, demo_start_jobs
+from trajaug.augment.base import Augmenter, Progress, demo_action_table, demo_start_jobs, execute_from_demos
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.errors import TrajaugInputError
@@ -68,6 +68,10 @@ class AdversarialConfig:
     """Entropy bonus of the discriminator (reference 1e-3)."""
     stochastic_sampling: bool = False
     """Sample generator actions when generating (default: the Gaussian's mean; diversity comes from ν)."""
+    save_generator: str = ""
+    """Write the trained generator (policy + discriminator, weights_only file) here."""
+    load_generator: str = ""
+    """Skip training: load a generator saved with --save-generator."""
 
 
 class DemoStartEnv(gym.Env):
@@ -230,3 +234,53 @@ class AdversarialTrainer:
                                     f"{self.config.hidden}") from None
         self.obs_mean, self.obs_std = payload["obs_mean"].numpy(), payload["obs_std"].numpy()
         self.discriminator.load_state_dict(payload["discriminator"])
+
+
+class AdversarialAugmenter(Augmenter):
+    """Common fit/sample of CAT and GAIL: train (or load) the generator, then roll it out from demo starts."""
+
+    config: Any
+
+    def _trainer_settings(self) -> tuple[float | None, float]:
+        """(σ of the hint or None for no hint, λ)."""
+        raise NotImplementedError
+
+    def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
+        super().fit(demos, progress)
+        sigma, l2_weight = self._trainer_settings()
+        self.trainer = AdversarialTrainer(demos, self.config, sigma, l2_weight, self.seed)
+        if self.config.load_generator:
+            self.trainer.load(self.config.load_generator)
+        else:
+            self.trainer.train(progress)
+        if self.config.save_generator:
+            self.trainer.save(self.config.save_generator)
+
+    def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
+        demos = self.demos
+        assert demos is not None
+        sigma, _ = self._trainer_settings()
+        actions, starts = demo_action_table(demos)
+        job_demos = np.repeat(np.arange(demos.n_episodes), per_episode)
+        longest = int(np.diff(demos.episode_bounds, axis=1).max())
+        hints_rng = np.random.default_rng([self.seed, 1])
+        noise = (hints_rng.uniform(-sigma, sigma, size=(len(job_demos), longest, demos.act_dim))
+                 if sigma is not None else None)
+
+        def controller(jobs: np.ndarray, steps: np.ndarray, observations: np.ndarray) -> np.ndarray:
+            if noise is None:
+                return self.trainer.act(observations, None)
+            hints = np.clip(actions[starts[job_demos[jobs]] + steps] + noise[jobs, steps], -1.0, 1.0)
+            return self.trainer.act(observations, hints)
+
+        return execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress)
+
+    def fit_stats(self) -> dict[str, Any]:
+        history = self.trainer.history
+        stats: dict[str, Any] = {"rollouts": len(history)}
+        if history:
+            stats.update(disc_loss_first=history[0]["loss"], disc_loss_last=history[-1]["loss"],
+                         generator_env_return_last=history[-1]["generator_env_return"])
+        if hasattr(self.trainer, "warm_start_loss"):
+            stats["warm_start_loss"] = self.trainer.warm_start_loss
+        return stats

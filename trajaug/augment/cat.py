@@ -15,13 +15,9 @@ The trained generator can be saved (``--save-generator``) and reused (``--load-g
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-
-from trajaug.augment.adversarial import AdversarialConfig, AdversarialTrainer
-from trajaug.augment.base import Augmenter, Progress, demo_action_table, execute_from_demos, register
-from trajaug.datasets.dataset import Dataset
+from trajaug.augment.adversarial import AdversarialAugmenter, AdversarialConfig
+from trajaug.augment.base import register
 
 
 @dataclass(frozen=True)
@@ -30,60 +26,6 @@ class CATConfig(AdversarialConfig):
     """Half-width σ of the uniform distortion of demo actions (reference: 0.9)."""
     l2_weight: float = 0.1
     """λ: weight of ||a − a'||² in the generator loss (reference code: 0.1)."""
-    save_generator: str = ""
-    """Write the trained generator (policy + discriminator, weights_only file) here."""
-    load_generator: str = ""
-    """Skip training: load a generator saved with --save-generator."""
-
-
-class AdversarialAugmenter(Augmenter):
-    """Common fit/sample of CAT and GAIL: train (or load) the generator, then roll it out from demo starts."""
-
-    config: Any
-
-    def _trainer_settings(self) -> tuple[float | None, float]:
-        """(σ of the hint or None for no hint, λ)."""
-        raise NotImplementedError
-
-    def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
-        super().fit(demos, progress)
-        sigma, l2_weight = self._trainer_settings()
-        self.trainer = AdversarialTrainer(demos, self.config, sigma, l2_weight, self.seed)
-        if self.config.load_generator:
-            self.trainer.load(self.config.load_generator)
-        else:
-            self.trainer.train(progress)
-        if self.config.save_generator:
-            self.trainer.save(self.config.save_generator)
-
-    def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
-        demos = self.demos
-        assert demos is not None
-        sigma, _ = self._trainer_settings()
-        actions, starts = demo_action_table(demos)
-        job_demos = np.repeat(np.arange(demos.n_episodes), per_episode)
-        longest = int(np.diff(demos.episode_bounds, axis=1).max())
-        hints_rng = np.random.default_rng([self.seed, 1])
-        noise = (hints_rng.uniform(-sigma, sigma, size=(len(job_demos), longest, demos.act_dim))
-                 if sigma is not None else None)
-
-        def controller(jobs: np.ndarray, steps: np.ndarray, observations: np.ndarray) -> np.ndarray:
-            if noise is None:
-                return self.trainer.act(observations, None)
-            hints = np.clip(actions[starts[job_demos[jobs]] + steps] + noise[jobs, steps], -1.0, 1.0)
-            return self.trainer.act(observations, hints)
-
-        return execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress)
-
-    def fit_stats(self) -> dict[str, Any]:
-        history = self.trainer.history
-        stats: dict[str, Any] = {"rollouts": len(history)}
-        if history:
-            stats.update(disc_loss_first=history[0]["loss"], disc_loss_last=history[-1]["loss"],
-                         generator_env_return_last=history[-1]["generator_env_return"])
-        if hasattr(self.trainer, "warm_start_loss"):
-            stats["warm_start_loss"] = self.trainer.warm_start_loss
-        return stats
 
 
 @register("cat")

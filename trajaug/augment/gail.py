@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trajaug.augment.adversarial import AdversarialConfig
+from trajaug.augment.adversarial import AdversarialAugmenter, AdversarialConfig
 from trajaug.augment.base import register
-from trajaug.augment.cat import AdversarialAugmenter
 
 
 @dataclass(frozen=True)
 class GAILConfig(AdversarialConfig):
     stochastic_sampling: bool = True
     """Sample generator actions when generating (the only source of diversity for GAIL)."""
-    save_generator: str = ""
-    """Write the trained generator (policy + discriminator, weights_only file) here."""
-    load_generator: str = ""
-    """Skip training: load a generator saved with --save-generator."""
 
 
 @register("gail")
