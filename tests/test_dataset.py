@@ -88,3 +88,8 @@ def test_concatenate_merges_method_names_and_provenance() -> None:
 def test_concatenate_refuses_mixed_environments() -> None:
     with pytest.raises(ValueError, match="env_id: cannot join"):
         concatenate([make(), dataclasses.replace(make(), env_id="Walker2d-v5")])
+
+
+def test_integer_provenance_out_of_range_is_rejected() -> None:
+    with pytest.raises(ValueError, match="source_episode: values outside the int32 range"):
+        make(source_episode=np.full(10, 2**40, np.int64))

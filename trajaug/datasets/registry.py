@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.dataset import Dataset, TrailingEpisodeWarning
 from trajaug.datasets.envs import ENVS, EnvSpec
 from trajaug.datasets.errors import DatasetError, TrajaugInputError
 
@@ -123,8 +123,10 @@ def load(name: str, env_id: str | None = None, progress: Callable[[int], None] |
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         dataset = read_d4rl(resolved.location, env_id=env_id or resolved.env_id)
-    return dataclasses.replace(dataset, metadata={**dataset.metadata,
-                                                  "file_sha256": file_sha256(Path(resolved.location))})
+    with warnings.catch_warnings():  # already warned about an unfinished last episode when reading
+        warnings.simplefilter("ignore", TrailingEpisodeWarning)
+        return dataclasses.replace(dataset, metadata={**dataset.metadata,
+                                                      "file_sha256": file_sha256(Path(resolved.location))})
 
 
 def file_sha256(path: Path) -> str:
