@@ -113,7 +113,7 @@ class Dataset:
                 bad = int(np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))[0])
                 raise ValueError(f"{name}: non-finite value (NaN or inf) at row {bad}")
             if array.dtype.kind in "iu" and np.dtype(dtype).kind == "i" and len(array):
-                limits = np.iinfo(np.dtype(dtype))
+                limits = np.iinfo(dtype)  # type: ignore[type-var]
                 if array.min() < limits.min or array.max() > limits.max:
                     raise ValueError(f"{name}: values outside the {np.dtype(dtype).name} range")
             put(name, _readonly(array.astype(dtype, copy=False)))
