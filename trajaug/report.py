@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,16 +163,9 @@ def write_markdown(text: str, path: str | Path) -> Path:
 def bar_chart_ci(labels: Sequence[str], means: Sequence[float], cis: Sequence[float], path: str | Path,
                  ylabel: str = "", title: str = "") -> Path:
     """A PNG bar chart, one bar per label with a 95% CI error bar (NaN CI: no bar; NaN mean: empty slot)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     heights = np.nan_to_num(np.asarray(means, dtype=np.float64), nan=0.0)
     errors = np.nan_to_num(np.asarray(cis, dtype=np.float64), nan=0.0)
-    width = max(4.0, 0.6 * len(labels) + 1.5)
-    fig, ax = plt.subplots(figsize=(width, 4.2), dpi=110)
-    try:
+    with _png(path, (max(4.0, 0.6 * len(labels) + 1.5), 4.2)) as ax:
         positions = np.arange(len(labels))
         ax.bar(positions, heights, yerr=errors, capsize=4, color="#4c72b0", ecolor="#222222")
         ax.set_xticks(positions, list(labels), rotation=30 if len(labels) > 3 else 0, ha="right"
@@ -180,24 +174,13 @@ def bar_chart_ci(labels: Sequence[str], means: Sequence[float], cis: Sequence[fl
         ax.set_title(title, fontsize=10)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        with atomic_path(path, force=True) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
     return Path(path)
 
 
 def line_chart_ci(x: Sequence[float], series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
                   path: str | Path, xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
     """A PNG line chart: one line per series name → (means, 95% CI half-widths) over ``x``, CI as a band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=110)
-    try:
+    with _png(path, (5.5, 4.0)) as ax:
         for name, (means, cis) in series.items():
             mean = np.asarray(means, dtype=np.float64)
             ci = np.nan_to_num(np.asarray(cis, dtype=np.float64), nan=0.0)
@@ -209,9 +192,23 @@ def line_chart_ci(x: Sequence[float], series: Mapping[str, tuple[Sequence[float]
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    return Path(path)
+
+
+@contextmanager
+def _png(path: str | Path, size: tuple[float, float]) -> Iterator[Any]:
+    """Yield the axes of a new figure (Agg backend); on success lay it out and write it atomically as a PNG to
+    ``path``; always close it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size, dpi=110)
+    try:
+        yield ax
         fig.tight_layout()
         with atomic_path(path, force=True) as tmp:
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-    return Path(path)
