@@ -22,6 +22,7 @@ from trajaug.bench.seed_table import ROWS, SeedTableConfig
 from trajaug.config import config_from_options, config_options
 from trajaug.datasets.atomic import OutputExistsError
 from trajaug.datasets.errors import TrajaugInputError
+from trajaug.executors import EXECUTORS
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
@@ -57,6 +58,40 @@ class InputError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"trajaug: error: {self.format_message()}", err=True)
+
+
+def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--executor/--address/--ship-data/--max-retries/--workers``, shared by every command that runs cells."""
+    options = [
+        click.option("--executor", "executor_kind", type=click.Choice(EXECUTORS), default="local", show_default=True,
+                     help="Where cells run: a local process pool, or Ray tasks (needs trajaug[ray])."),
+        click.option("--address", default=None,
+                     help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default: start a local Ray."),
+        click.option("--ship-data", is_flag=True,
+                     help="Put each dataset in Ray's object store once, for workers without a shared filesystem."),
+        click.option("--max-retries", type=click.IntRange(min=0), default=3, show_default=True,
+                     help="Ray: re-runs of a cell whose worker or node died, before it is recorded as failed."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Processes (local) or CPUs of a locally started Ray (default: CPU cores)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@contextmanager
+def cell_executor(executor_kind: str, workers: int | None, address: str | None, ship_data: bool,
+                  max_retries: int) -> Iterator[Any]:
+    """The executor the options ask for, closed afterwards."""
+    from trajaug.executors import make_executor
+
+    if ship_data and executor_kind != "ray":
+        raise TrajaugInputError("--ship-data needs --executor ray")
+    executor = make_executor(executor_kind, workers, address, max_retries)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 class _Commands(click.Group):
@@ -380,12 +415,12 @@ def bc_eval(checkpoint: Path, episodes: int, seed: int, action_noise: float, env
 @click.option("--action-noise", multiple=True, type=click.FloatRange(min=0), help="Evaluation σ (repeat).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--lr", type=float, default=None)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: CPU cores).")
+@executor_options
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
 def bc_batch(grid_file: Path | None, datasets: tuple[str, ...], seeds: int | None, episodes: tuple[int, ...],
              episodes_seed: int | None, with_expert: tuple[str, ...], expert_episodes: int | None, steps: int | None,
              eval_episodes: int | None, action_noise: tuple[float, ...], batch_size: int | None, lr: float | None,
-             workers: int | None, out_dir: Path) -> None:
+             out_dir: Path, ship_data: bool, **executor: Any) -> None:
     """Train + evaluate a grid of cells (resumable); writes OUT/results.{csv,json,md,png}."""
     from trajaug.bc.batch import Grid, read_grid_file, run_batch
 
@@ -398,10 +433,13 @@ def bc_batch(grid_file: Path | None, datasets: tuple[str, ...], seeds: int | Non
     if bc_overrides:
         values["bc"] = {**values.get("bc", {}), **bc_overrides}
     grid = Grid.from_mapping(values)
-    with progress_bar("BC cells", len(grid.cells())) as advance:
-        result = run_batch(grid, out_dir, workers=workers, progress=advance)
+    with cell_executor(ship_data=ship_data, **executor) as pool, progress_bar("BC cells", len(grid.cells())) as advance:
+        result = run_batch(grid, out_dir, pool, progress=advance, ship_data=ship_data)
     click.echo(f"{len(result.rows)} cells: {result.ran} run ({result.failed} failed), {result.skipped} already "
                f"finished; tables in {out_dir}/results.{{csv,json,md,png}}")
+    if result.failed:
+        failed = [r["cell_id"] for r in result.rows if r.get("status") != "ok"]
+        click.echo(f"failed cells: {', '.join(failed)} (errors in {out_dir}/results.md)", err=True)
     click.echo(result.files["md"].read_text())
 
 
@@ -416,9 +454,10 @@ def bench() -> None:
 @click.option("--rows", default=",".join(ROWS), show_default=True, help="Comma-separated rows to run.")
 @click.option("--action-noise", "action_noise", default="0,0.1", show_default=True,
               help="Comma-separated evaluation noise levels σ.")
-@click.option("--workers", type=int, default=None, help="Processes (default: CPU cores).")
+@executor_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/seed-table"), show_default=True)
-def bench_seed_table(rows: str, action_noise: str, workers: int | None, out: Path, **options: Any) -> None:
+def bench_seed_table(rows: str, action_noise: str, executor_kind: str, address: str | None, ship_data: bool,
+                     max_retries: int, workers: int | None, out: Path, **options: Any) -> None:
     """The reference results table (BC on demos vs BC on each method's augmented set), resumable."""
     from trajaug.bench.seed_table import run_seed_table
 
@@ -427,8 +466,9 @@ def bench_seed_table(rows: str, action_noise: str, workers: int | None, out: Pat
     unknown = [r for r in config.rows if r not in ROWS]
     if unknown:
         raise TrajaugInputError(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(ROWS)}")
-    with progress_bar("seed table", None) as advance:
-        result = run_seed_table(config, out, workers=workers, progress=advance)
+    with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
+          progress_bar("seed table", None) as advance):
+        result = run_seed_table(config, out, pool, progress=advance, ship_data=ship_data)
     click.echo((out / "seed_table.md").read_text())
     for kind, path in result["files"].items():
         click.echo(f"{kind}: {path}")
@@ -441,16 +481,18 @@ def bench_seed_table(rows: str, action_noise: str, workers: int | None, out: Pat
 @click.option("--demo-counts", default="1,3,7", show_default=True, help="Comma-separated numbers of demos.")
 @click.option("--action-noise", "action_noise", default="0,0.1", show_default=True,
               help="Comma-separated evaluation noise levels σ.")
-@click.option("--workers", type=int, default=None, help="Processes (default: CPU cores).")
+@executor_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/few-demo"), show_default=True)
-def bench_few_demo(demo_counts: str, action_noise: str, workers: int | None, out: Path, **options: Any) -> None:
+def bench_few_demo(demo_counts: str, action_noise: str, executor_kind: str, address: str | None, ship_data: bool,
+                   max_retries: int, workers: int | None, out: Path, **options: Any) -> None:
     """BC return vs number of demos: BC on demos, on CAT alone, and on demos + CAT (resumable)."""
     from trajaug.bench.few_demo import run_few_demo
 
     config = config_from_options(FewDemoConfig, {**options, "demo_counts": _numbers(demo_counts, int, "--demo-counts"),
                                                  "action_noise": _numbers(action_noise, float, "--action-noise")})
-    with progress_bar("few-demo", None) as advance:
-        result = run_few_demo(config, out, workers=workers, progress=advance)
+    with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
+          progress_bar("few-demo", None) as advance):
+        result = run_few_demo(config, out, pool, progress=advance, ship_data=ship_data)
     click.echo((out / "few_demo.md").read_text())
     for kind, path in result["files"].items():
         click.echo(f"{kind}: {path}")

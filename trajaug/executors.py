@@ -1,12 +1,20 @@
 """Where independent cells of work run: one small interface, a local process-pool implementation.
 
-``Executor.map_unordered(fn, cells)`` runs ``fn(cell)`` for every cell and yields ``(cell, outcome)`` as each one
-finishes, in completion order. ``outcome`` is ``fn``'s return value, or the exception it raised (an instance of
-:class:`BaseException`; a worker that died yields a ``BrokenProcessPool`` error for the cells it took with it).
-One failing cell never stops the others.
+``Executor.map_unordered(fn, cells, shared)`` runs ``fn(cell)`` (``fn(cell, shared=shared)`` when ``shared`` is given)
+for every cell and yields ``(cell, outcome)`` as each one finishes, in completion order. ``outcome`` is ``fn``'s
+return value, or the exception it raised (an instance of :class:`BaseException`; a worker that died yields a
+``BrokenProcessPool`` error for the cells it took with it, a Ray task that died more often than its retries allow
+yields Ray's error). One failing cell never stops the others. ``shared`` is a mapping of large read-only values every
+cell needs (e.g. dataset files for workers without a shared filesystem); a cluster executor stores each value once.
 
 Requirements on the caller (so any executor, local or remote, can run the work): ``fn`` is a module-level function
-and cells and results are picklable. A cluster executor (e.g. on Ray) implements the same method.
+(or a ``functools.partial`` of one) and cells and results are picklable. Implementations: :class:`LocalExecutor`
+(a process pool on this machine) and ``trajaug.ray_executor.RayExecutor`` (tasks on a Ray cluster);
+:func:`make_executor` picks one by name.
+
+Cells that write files do not write them themselves: they return a :class:`CellOutput` (their value plus the files'
+bytes) and the driver writes the files with :func:`write_cell_files`, so the driver is the only writer of an output
+folder, whether or not the workers share its filesystem.
 """
 
 from __future__ import annotations
@@ -14,10 +22,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+
+from trajaug.datasets.atomic import atomic_path
+from trajaug.datasets.errors import TrajaugInputError
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -27,8 +40,9 @@ class Executor(ABC):
     """Runs a function over cells; see the module docstring for the contract."""
 
     @abstractmethod
-    def map_unordered(self, fn: Callable[[C], R], cells: Iterable[C]) -> Iterator[tuple[C, R | BaseException]]:
-        """Yield ``(cell, fn(cell) or the exception it raised)`` for every cell, as cells finish."""
+    def map_unordered(self, fn: Callable[..., R], cells: Iterable[C], shared: Mapping[str, Any] | None = None
+                      ) -> Iterator[tuple[C, R | BaseException]]:
+        """Yield ``(cell, fn(cell[, shared=shared]) or the exception it raised)`` for every cell, as they finish."""
 
     def __enter__(self) -> Executor:
         return self
@@ -57,11 +71,13 @@ class LocalExecutor(Executor):
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
-    def map_unordered(self, fn: Callable[[C], R], cells: Iterable[C]) -> Iterator[tuple[C, R | BaseException]]:
+    def map_unordered(self, fn: Callable[..., R], cells: Iterable[C], shared: Mapping[str, Any] | None = None
+                      ) -> Iterator[tuple[C, R | BaseException]]:
+        extra = {} if shared is None else {"shared": dict(shared)}
         if self.workers == 1:
             for cell in cells:
                 try:
-                    outcome: R | BaseException = fn(cell)
+                    outcome: R | BaseException = fn(cell, **extra)
                 except Exception as error:
                     outcome = error
                 yield cell, outcome
@@ -72,10 +88,10 @@ class LocalExecutor(Executor):
         def submit_next() -> None:
             for cell in pending:
                 try:
-                    future = self._get_pool().submit(fn, cell)
+                    future = self._get_pool().submit(fn, cell, **extra)
                 except BrokenProcessPool:  # a worker died earlier: start a fresh pool for the remaining cells
                     self._discard_pool()
-                    future = self._get_pool().submit(fn, cell)
+                    future = self._get_pool().submit(fn, cell, **extra)
                 running[future] = cell
                 return
 
@@ -102,3 +118,52 @@ class LocalExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+EXECUTORS = ("local", "ray")
+"""Names accepted by :func:`make_executor` (and the CLI's ``--executor``)."""
+
+
+def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None,
+                  max_retries: int = 3) -> Executor:
+    """The executor called ``kind``: ``local`` (``workers`` processes) or ``ray`` (join the cluster at ``address``,
+    e.g. ``auto`` or ``ray://host:10001``, or start a local Ray instance of ``workers`` CPUs; a task that dies is
+    retried up to ``max_retries`` times). Bad combinations and a missing Ray raise :class:`TrajaugInputError`."""
+    if kind == "local":
+        if address is not None:
+            raise TrajaugInputError("--address needs --executor ray")
+        return LocalExecutor(workers)
+    if kind == "ray":
+        from trajaug.ray_executor import RayExecutor
+
+        return RayExecutor(address=address, num_cpus=workers, max_retries=max_retries)
+    raise TrajaugInputError(f"unknown executor {kind!r} (known: {', '.join(EXECUTORS)})")
+
+
+@dataclass(frozen=True)
+class CellOutput:
+    """What a cell hands back to the driver: its ``value`` (e.g. a result row) and ``files``, ``(path relative to
+    the output folder, bytes)`` pairs that the driver writes in order (so a marker file goes last)."""
+
+    value: Any
+    files: tuple[tuple[str, bytes], ...] = ()
+
+
+def write_cell_files(out_dir: str | Path, files: Sequence[tuple[str, bytes]]) -> None:
+    """Write a cell's files under ``out_dir``, in order, each atomically (replacing older copies)."""
+    root = Path(out_dir)
+    for relative, content in files:
+        target = root / relative
+        if root.resolve() not in target.resolve().parents:
+            raise ValueError(f"{relative}: a cell file must stay inside {root}")
+        with atomic_path(target, force=True) as tmp:
+            tmp.write_bytes(content)
+
+
+def folder_files(folder: str | Path, prefix: str, last: Sequence[str] = ()) -> tuple[tuple[str, bytes], ...]:
+    """Every file in ``folder`` (not recursive) as ``(prefix/name, bytes)``, sorted by name except that the names in
+    ``last`` come last, in that order (marker files a reader checks for)."""
+    folder = Path(folder)
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in last)
+    names += [name for name in last if (folder / name).is_file()]
+    return tuple((f"{prefix}/{name}", (folder / name).read_bytes()) for name in names)

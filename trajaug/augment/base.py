@@ -222,11 +222,13 @@ def default_output(method: str, dataset_name: str, seed: int) -> Path:
 def augment_to_file(method: str, dataset: str, out: Path | None = None, episodes: int = 7,
                     episodes_seed: int | None = None, per_episode: int | None = None, seed: int = 0,
                     with_expert: bool = False, force: bool = False, config: Any = None,
-                    env_id: str | None = None, progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
+                    env_id: str | None = None, progress: Progress | None = None,
+                    source_name: str | None = None) -> tuple[Path, dict[str, Any]]:
     """``trajaug augment METHOD``: load ``dataset`` (name or path), take ``episodes`` demos, augment, write.
 
     Writes the D4RL HDF5 (with provenance) and ``<out>.config.json`` (the resolved config and summary);
     refuses an existing ``out`` before any work unless ``force``. Returns (output path, summary).
+    ``source_name``: the name to record as the source when ``dataset`` is a local copy of it (default ``dataset``).
     """
     from trajaug.config import write_config
     from trajaug.datasets.atomic import OutputExistsError
@@ -242,11 +244,12 @@ def augment_to_file(method: str, dataset: str, out: Path | None = None, episodes
     if episodes > source.n_episodes:
         raise TrajaugInputError(f"--episodes {episodes}: {dataset} has only {source.n_episodes} episodes")
     demos = source.first_episodes(episodes, seed=episodes_seed)
-    demos = dataclasses.replace(demos, metadata={**demos.metadata, "source": dataset})
+    source_name = source_name or dataset
+    demos = dataclasses.replace(demos, metadata={**demos.metadata, "source": source_name})
     augmented, summary = augment(method, demos, config, per_episode, seed, with_expert, progress)
     write_d4rl(augmented, out, force=force)
     summary = {**summary, "output": str(out)}
     write_config(config, out.with_name(out.name + ".config.json"),
-                 extra={"method": method, "dataset": dataset, "episodes": episodes, "seed": seed,
+                 extra={"method": method, "dataset": source_name, "episodes": episodes, "seed": seed,
                         "summary": summary})
     return out, summary

@@ -14,6 +14,11 @@ Resuming: a cell whose ``result.json`` says ``"status": "ok"`` is skipped; any o
 left no ``result.json``; a failed one left ``"status": "error"`` and is retried, since failures are often
 transient). Killing a batch therefore loses only the cells that were running.
 
+Who writes: only the driver (the process running the batch). A cell trains into a scratch folder on whatever machine
+runs it and hands the files back (:class:`~trajaug.executors.CellOutput`); the driver writes them, atomically, in
+the order above. Workers read ``OUT/train/`` only to reuse a finished training when they share the filesystem, and
+read datasets by name or path — or from a copy the driver shipped (``ship_data``) when they don't.
+
 Seeds: a cell's seed seeds BC (initialisation, minibatches) and selects its evaluation reset seeds
 (``trajaug.seeds.eval_seeds(seed, eval_episodes)``), so seeds vary both training and the evaluation episodes.
 
@@ -40,6 +45,7 @@ import hashlib
 import itertools
 import json
 import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,13 +53,15 @@ from typing import Any
 
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.train import BCConfig, load_episodes, train_bc
+from trajaug.datasets.atomic import atomic_path
 from trajaug.datasets.errors import TrajaugInputError
-from trajaug.executors import Executor, LocalExecutor
+from trajaug.executors import CellOutput, Executor, LocalExecutor, folder_files, write_cell_files
 from trajaug.report import (
     bar_chart_ci,
     format_mean_ci,
     group_mean_ci,
     markdown_table,
+    to_json,
     write_csv,
     write_json,
     write_markdown,
@@ -188,16 +196,20 @@ def read_grid_file(path: str | Path) -> dict[str, Any]:
         raise TrajaugInputError(f"{path}: not a valid TOML file ({error})") from None
 
 
-def run_cell(cell: Cell, out_dir: str) -> dict[str, Any]:
-    """Train (or reuse the policy trained for the same training fields) and evaluate one cell into
-    ``out_dir/cells/<cell-id>/``; returns (and writes) its result row."""
-    folder = Path(out_dir) / "cells" / cell.cell_id
-    policy, metrics = _trained_policy(cell, Path(out_dir) / "train" / cell.training_id)
+def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None) -> CellOutput:
+    """Train (or reuse the policy trained for the same training fields) and evaluate one cell.
+
+    Returns the cell's result row and the files for the driver to write under ``out_dir``: the training's
+    ``train/<training-id>/`` files (unless a finished training was found there) and ``cells/<cell-id>/eval.json``,
+    then ``result.json`` last. ``shared`` maps dataset names to shipped file contents (see :func:`ship_datasets`);
+    names found there are read from a local copy instead of by name or path."""
+    with tempfile.TemporaryDirectory(prefix="trajaug-cell-") as scratch:
+        policy, metrics, files = _trained_policy(cell, Path(out_dir) / "train" / cell.training_id, Path(scratch),
+                                                 shared or {})
     if policy.env_id is None:
         raise TrajaugInputError(f"{cell.dataset}: the dataset names no environment to evaluate in")
     result = evaluate_policy(policy, policy.env_id, cell.eval_episodes, seed=cell.seed,
                              action_noise=cell.action_noise)
-    write_json(result.to_dict(), folder / "eval.json")
     row = {"cell_id": cell.cell_id, **_flat(cell), "status": "ok", "error": None,
            "env_id": policy.env_id, "train_episodes": metrics["dataset"]["episodes"],
            "train_transitions": metrics["dataset"]["transitions"],
@@ -206,20 +218,64 @@ def run_cell(cell: Cell, out_dir: str) -> dict[str, Any]:
            **{k: v for k, v in result.to_dict(include_returns=False).items()
               if k in ("return_mean", "return_std", "return_ci95", "normalized_mean", "normalized_ci95")},
            "eval_wall_s": result.wall_s}
-    write_json(row, folder / "result.json")
-    return row
+    folder = f"cells/{cell.cell_id}"
+    return CellOutput(row, files + ((f"{folder}/eval.json", _json_bytes(result.to_dict())),
+                                    (f"{folder}/result.json", _json_bytes(row))))
 
 
-def _trained_policy(cell: Cell, folder: Path) -> tuple[Any, dict[str, Any]]:
-    """The policy and metrics in ``folder`` if a finished training is there, else train into it."""
+def _json_bytes(value: Any) -> bytes:
+    return (to_json(value) + "\n").encode()
+
+
+def _trained_policy(cell: Cell, folder: Path, scratch: Path, shared: Mapping[str, Any]
+                    ) -> tuple[Any, dict[str, Any], tuple[tuple[str, bytes], ...]]:
+    """The policy and metrics in ``folder`` if a finished training is there (no files to write), else train into
+    ``scratch`` and return its files, ``metrics.json`` last (its presence marks a finished training)."""
     from trajaug.bc.policy import load_checkpoint
 
     if (folder / "metrics.json").is_file() and (folder / "policy.pt").is_file():
-        return load_checkpoint(folder / "policy.pt").policy, json.loads((folder / "metrics.json").read_text())
-    data = load_episodes(cell.dataset, cell.episodes, cell.episodes_seed)
-    expert = load_episodes(cell.with_expert, cell.expert_episodes, cell.episodes_seed) if cell.with_expert else None
+        return (load_checkpoint(folder / "policy.pt").policy, json.loads((folder / "metrics.json").read_text()),
+                ())
+    data = load_episodes(local_dataset(cell.dataset, shared), cell.episodes, cell.episodes_seed)
+    expert = (load_episodes(local_dataset(cell.with_expert, shared), cell.expert_episodes, cell.episodes_seed)
+              if cell.with_expert else None)
     provenance = {k: v for k, v in cell.to_dict().items() if k not in ("action_noise", "eval_episodes")}
-    return train_bc(data, cell.bc_config(), folder, expert=expert, force=True, provenance=provenance)
+    policy, metrics = train_bc(data, cell.bc_config(), scratch / "train", expert=expert, force=True,
+                               provenance=provenance)
+    return policy, metrics, folder_files(scratch / "train", f"train/{cell.training_id}", last=("metrics.json",))
+
+
+def ship_datasets(cells: Sequence[Cell]) -> dict[str, tuple[str, bytes]]:
+    """``{name: (sha256, file bytes)}`` for every dataset the cells read that resolves to a D4RL file here. Names
+    that don't resolve are left out (those cells report the error themselves), and so are Minari datasets (workers
+    load those by id from their own Minari cache)."""
+    from trajaug.datasets.registry import resolve
+
+    shipped: dict[str, tuple[str, bytes]] = {}
+    for name in dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n):
+        try:
+            resolved = resolve(name)
+            if resolved.kind in ("minari", "build"):
+                continue
+            content = Path(resolved.location).read_bytes()
+        except Exception:  # noqa: BLE001 - reported per cell
+            continue
+        shipped[name] = (hashlib.sha256(content).hexdigest(), content)
+    return shipped
+
+
+def local_dataset(name: str, shared: Mapping[str, Any]) -> str:
+    """``name`` itself, or for a shipped dataset the path of a local copy (written once per machine, atomically,
+    under the temp folder, named by its sha256)."""
+    if name not in shared:
+        return name
+    digest, content = shared[name]
+    suffix = Path(name).suffix if Path(name).suffix in (".hdf5", ".h5") else ".hdf5"
+    copy = Path(tempfile.gettempdir()) / "trajaug-shipped" / f"{digest}{suffix}"
+    if not copy.is_file():
+        with atomic_path(copy, force=True) as tmp:
+            tmp.write_bytes(content)
+    return str(copy)
 
 
 def _flat(cell: Cell) -> dict[str, Any]:
@@ -265,9 +321,12 @@ class BatchResult:
 
 
 def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | None = None,
-              workers: int | None = None, progress: Callable[[int], None] | None = None) -> BatchResult:
+              workers: int | None = None, progress: Callable[[int], None] | None = None,
+              ship_data: bool = False) -> BatchResult:
     """Run every unfinished cell (on ``executor``, default a LocalExecutor of ``workers`` processes); returns the
-    rows of all cells, in order (no tables). ``progress(n)`` advances over all cells, finished ones first."""
+    rows of all cells, in order (no tables). ``progress(n)`` advances over all cells, finished ones first.
+    This process writes every file the cells return (see :class:`~trajaug.executors.CellOutput`). ``ship_data``:
+    send each dataset's file to the workers once (for clusters without a shared filesystem)."""
     out = Path(out_dir)
     finished = {c.cell_id for c in cells if (read_result(out, c) or {}).get("status") == "ok"}
     todo = [c for c in cells if c.cell_id not in finished]
@@ -279,10 +338,14 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
         owned = executor is None
         executor = executor or LocalExecutor(workers)
         try:
-            for cell, outcome in executor.map_unordered(functools.partial(run_cell, out_dir=str(out)), todo):
+            shared = ship_datasets(todo) if ship_data else None
+            for cell, outcome in executor.map_unordered(functools.partial(run_cell, out_dir=str(out)), todo,
+                                                        shared):
                 if isinstance(outcome, BaseException):
                     failed += 1
                     write_json(_error_row(cell, outcome), out / "cells" / cell.cell_id / "result.json")
+                else:
+                    write_cell_files(out, _new_files(out, outcome.files))
                 if progress is not None:
                     progress(1)
         finally:
@@ -292,13 +355,19 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
     return BatchResult(rows, len(todo), len(finished), failed, {})
 
 
+def _new_files(out: Path, files: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """``files`` without those of a training another cell has already written (first finished, first kept)."""
+    return [(path, content) for path, content in files
+            if not (path.startswith("train/") and (out / Path(path).parent / "metrics.json").is_file())]
+
+
 def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None, workers: int | None = None,
-              progress: Callable[[int], None] | None = None) -> BatchResult:
+              progress: Callable[[int], None] | None = None, ship_data: bool = False) -> BatchResult:
     """Run every unfinished cell of ``grid`` (see :func:`run_cells`), then write the result tables."""
     out = Path(out_dir)
     cells = grid.cells()
     write_json({**grid.to_dict(), "cells": [c.cell_id for c in cells]}, out / "grid.json")
-    result = run_cells(cells, out, executor, workers, progress)
+    result = run_cells(cells, out, executor, workers, progress, ship_data)
     return dataclasses.replace(result, files=write_tables(result.rows, grid, out))
 
 

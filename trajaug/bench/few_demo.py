@@ -10,7 +10,6 @@ where few-demo BC has room to improve (reference §1 note). Resumable like the s
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trajaug.bc.batch import Cell, run_cells
-from trajaug.bench.seed_table import QUICK, SeedTableConfig, augment_row, machine
+from trajaug.bench.seed_table import QUICK, SeedTableConfig, machine, run_augmentations
 from trajaug.executors import Executor, LocalExecutor
 from trajaug.report import (
     format_mean_ci,
@@ -54,7 +53,8 @@ class FewDemoConfig:
 
 
 def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor | None = None,
-                 workers: int | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                 workers: int | None = None, progress: Callable[[int], None] | None = None,
+                 ship_data: bool = False) -> dict[str, Any]:
     """Run (or resume) the grid; writes few_demo.{csv,json,md} and one PNG per noise level."""
     out = Path(out_dir)
     started = time.perf_counter()
@@ -72,14 +72,12 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
     try:
         augmented: dict[tuple[int, int], dict[str, Any]] = {}
         for n, table_config in table_configs.items():
-            jobs = [("cat", seed) for seed in seeds]
-            make = functools.partial(augment_row, out_dir=str(out), config=table_config)
-            for (_, seed), outcome in executor.map_unordered(make, jobs):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                augmented[(n, seed)] = outcome
-                if progress is not None:
-                    progress(1)
+            made = run_augmentations([("cat", seed) for seed in seeds], out, table_config, executor, progress,
+                                     ship_data)
+            for (_, seed), made_summary in made.items():
+                if "error" in made_summary:
+                    raise RuntimeError(f"CAT on {n} demos, seed {seed}: {made_summary['error']}")
+                augmented[(n, seed)] = made_summary
         cells: list[tuple[str, int, Cell]] = []
         for n in config.demo_counts:
             for seed in seeds:
@@ -91,7 +89,7 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
                               ("demos+cat", n, dataclasses.replace(budget, dataset=cat_file,
                                                                    with_expert=config.dataset, expert_episodes=n,
                                                                    action_noise=noise))]
-        result = run_cells([cell for *_, cell in cells], out, executor, progress=progress)
+        result = run_cells([cell for *_, cell in cells], out, executor, progress=progress, ship_data=ship_data)
     finally:
         if owned:
             executor.close()

@@ -22,21 +22,23 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from trajaug.bc.batch import Cell, run_cells
-from trajaug.executors import Executor, LocalExecutor
+from trajaug.bc.batch import Cell, local_dataset, run_cells, ship_datasets
+from trajaug.executors import CellOutput, Executor, LocalExecutor, folder_files, write_cell_files
 from trajaug.report import (
     bar_chart_ci,
     format_mean_ci,
     markdown_table,
     mean_ci95,
+    to_json,
     write_csv,
     write_json,
     write_markdown,
@@ -98,37 +100,75 @@ def _row_method(row: str) -> tuple[str, dict[str, Any]]:
     return row, {}
 
 
-def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig) -> dict[str, Any]:
-    """Make (or reuse) one row's augmented set for one seed; returns its summary with physics statistics."""
+def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
+                shared: Mapping[str, Any] | None = None) -> CellOutput:
+    """Make one row's augmented set for one seed, in a scratch folder; returns its summary (with physics
+    statistics) and its files for the driver to write under ``out_dir/data/`` (the summary ``.physics.json`` last:
+    it marks the set finished). ``shared``: shipped datasets (see :func:`trajaug.bc.batch.local_dataset`)."""
     from trajaug.augment.base import augment_to_file, get_augmenter
     from trajaug.config import config_from_options
     from trajaug.datasets.check import physics_check
     from trajaug.datasets.d4rl import read_d4rl
 
     row, seed = job
-    path = Path(out_dir) / "data" / f"{row}-{config.demos}demos-seed{seed}.hdf5"
-    summary_path = path.with_name(path.name + ".physics.json")
-    if summary_path.is_file():
-        return dict(json.loads(summary_path.read_text()))
+    name = augmented_name(row, seed, config)
     method, overrides = _row_method(row)
     cls = get_augmenter(method)
     fields = {field.name for field in dataclasses.fields(cls.Config)}
     quick = {k: v for k, v in QUICK_METHOD_CONFIG.get(row, {}).items() if k in fields} if config.quick else {}
     options = {**dataclasses.asdict(cls.Config()), **overrides, **quick}
     per_episode = 1 if method == "mixup" else config.per_episode
-    _, summary = augment_to_file(method, config.dataset, path, config.demos, None, per_episode, seed,
-                                 force=True, config=config_from_options(cls.Config, options))
-    report = physics_check(read_d4rl(path), max_transitions=2000, seed=seed)
-    record = {**summary, "row": row, "seed": seed, "path": str(path),
-              "dynamics_error_median": report.median, "dynamics_error_p95": report.p95,
-              "dynamics_error_relative_p95": report.relative_p95, "share_above_1e-2": report.share_above_threshold}
-    write_json(record, summary_path)
-    return record
+    with tempfile.TemporaryDirectory(prefix="trajaug-augment-") as scratch:
+        path = Path(scratch) / name
+        _, summary = augment_to_file(method, local_dataset(config.dataset, shared or {}), path, config.demos, None,
+                                     per_episode, seed, force=True, config=config_from_options(cls.Config, options),
+                                     source_name=config.dataset)
+        report = physics_check(read_d4rl(path), max_transitions=2000, seed=seed)
+        final = Path(out_dir) / "data" / name
+        record = {**summary, "output": str(final), "row": row, "seed": seed, "path": str(final),
+                  "dynamics_error_median": report.median, "dynamics_error_p95": report.p95,
+                  "dynamics_error_relative_p95": report.relative_p95,
+                  "share_above_1e-2": report.share_above_threshold}
+        path.with_name(name + ".physics.json").write_text(to_json(record) + "\n")
+        return CellOutput(record, folder_files(scratch, "data", last=(name + ".physics.json",)))
+
+
+def augmented_name(row: str, seed: int, config: SeedTableConfig) -> str:
+    """File name of a row's augmented set under ``OUT/data/``."""
+    return f"{row}-{config.demos}demos-seed{seed}.hdf5"
+
+
+def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableConfig, executor: Executor,
+                      progress: Callable[[int], None] | None = None, ship_data: bool = False
+                      ) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every ``(row, seed)`` job's summary: read from ``OUT/data/`` when a finished one is there, else made on
+    ``executor`` and written here. A failed job's summary is ``{"error": "<type>: <message>"}``."""
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    for job in jobs:
+        summary_path = out / "data" / (augmented_name(*job, config) + ".physics.json")
+        if summary_path.is_file():
+            done[job] = dict(json.loads(summary_path.read_text()))
+    if progress is not None and done:
+        progress(len(done))
+    todo = [job for job in jobs if job not in done]
+    shared = ship_datasets([Cell(config.dataset, 0)]) if ship_data and todo else None
+    make = functools.partial(augment_row, out_dir=str(out), config=config)
+    for job, outcome in executor.map_unordered(make, todo, shared):
+        if isinstance(outcome, BaseException):
+            done[job] = {"error": f"{type(outcome).__name__}: {' '.join(str(outcome).split())}"}
+        else:
+            write_cell_files(out, outcome.files)
+            done[job] = outcome.value
+        if progress is not None:
+            progress(1)
+    return done
 
 
 def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Executor | None = None,
-                   workers: int | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Run (or resume) the whole table; returns the summary rows and the written files."""
+                   workers: int | None = None, progress: Callable[[int], None] | None = None,
+                   ship_data: bool = False) -> dict[str, Any]:
+    """Run (or resume) the whole table on ``executor`` (default: a LocalExecutor of ``workers`` processes); returns
+    the summary rows and the written files. ``ship_data``: send datasets to the workers (no shared filesystem)."""
     from trajaug.augment.base import REGISTRY, get_augmenter
 
     config = resolve_config(config)
@@ -141,16 +181,8 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     jobs = [(row, seed) for row in rows if row != "demos" for seed in seeds]
     owned = executor is None
     executor = executor or LocalExecutor(workers)
-    augmented: dict[tuple[str, int], dict[str, Any]] = {}
     try:
-        for job, outcome in executor.map_unordered(functools.partial(augment_row, out_dir=str(out), config=config),
-                                                   jobs):
-            if isinstance(outcome, BaseException):
-                augmented[job] = {"error": f"{type(outcome).__name__}: {outcome}"}
-            else:
-                augmented[job] = outcome
-            if progress is not None:
-                progress(1)
+        augmented = run_augmentations(jobs, out, config, executor, progress, ship_data)
         cells = []
         for row in rows:
             for seed in seeds:
@@ -161,7 +193,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
                     cells.append((row, Cell(dataset, seed, config.demos if row == "demos" else None,
                                             action_noise=noise, steps=config.bc_steps,
                                             eval_episodes=config.eval_episodes)))
-        result = run_cells([c for _, c in cells], out, executor, progress=progress)
+        result = run_cells([c for _, c in cells], out, executor, progress=progress, ship_data=ship_data)
     finally:
         if owned:
             executor.close()
