@@ -55,3 +55,26 @@ def test_corrupt_file_is_exit_2(tmp_path: Path) -> None:
 def test_click_usage_errors_are_exit_2() -> None:
     code, _, err = run(["datasets", "info"])
     assert code == 2 and "Missing argument" in err
+
+
+def test_filter_drops_terminated_episodes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from trajaug.datasets.d4rl import read_d4rl, write_d4rl
+    from trajaug.datasets.dataset import Dataset
+
+    n, obs_dim = 8, 11
+    terminals = np.zeros(n, bool)
+    terminals[3] = True  # first episode falls, second times out
+    timeouts = np.zeros(n, bool)
+    timeouts[7] = True
+    source = write_d4rl(Dataset(observations=np.zeros((n, obs_dim), np.float32), actions=np.zeros((n, 3), np.float32),
+                                rewards=np.ones(n, np.float32), terminals=terminals, timeouts=timeouts,
+                                next_observations=np.zeros((n, obs_dim), np.float32), env_id="Hopper-v5"),
+                        tmp_path / "falls.hdf5")
+    out = tmp_path / "kept.hdf5"
+    result = CliRunner().invoke(cli, ["datasets", "filter", str(source), "--drop-terminated", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "dropped 1 of 2 episodes" in result.stdout and read_d4rl(out).n_episodes == 1
+    bad = CliRunner().invoke(cli, ["datasets", "filter", str(source), "--out", str(tmp_path / "x.hdf5")])
+    assert bad.exit_code == 2 and "--max-dynamics-error and/or --drop-terminated" in bad.stderr

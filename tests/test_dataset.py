@@ -93,3 +93,13 @@ def test_concatenate_refuses_mixed_environments() -> None:
 def test_integer_provenance_out_of_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="source_episode: values outside the int32 range"):
         make(source_episode=np.full(10, 2**40, np.int64))
+
+
+def test_drop_terminated_keeps_only_episodes_that_did_not_end_in_a_terminal() -> None:
+    from trajaug.datasets.filter import drop_terminated
+
+    data = make(12, ends=(3, 7, 11), terminal_at=(7,))  # episodes [0,4) timeout, [4,8) terminal, [8,12) timeout
+    kept, dropped = drop_terminated(data)
+    assert dropped == 1 and kept.n_episodes == 2 and len(kept) == 8
+    assert not kept.terminals.any() and kept.metadata["dropped_terminated_episodes"] == 1
+    assert np.array_equal(kept.observations, np.concatenate([data.observations[:4], data.observations[8:]]))

@@ -216,22 +216,32 @@ def datasets_check(dataset: str, env_id: str | None, physics: bool, threshold: f
 
 @datasets.command("filter")
 @click.argument("dataset")
-@click.option("--max-dynamics-error", type=float, required=True, help="Drop transitions above this error.")
+@click.option("--max-dynamics-error", type=float, default=None, help="Drop transitions above this error.")
+@click.option("--drop-terminated", is_flag=True, help="Drop episodes that end in a terminal state (a fall).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output D4RL HDF5.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def datasets_filter(dataset: str, max_dynamics_error: float, out: Path, force: bool) -> None:
-    """Write DATASET without its physically wrong transitions (one-step dynamics error above the bound)."""
+def datasets_filter(dataset: str, max_dynamics_error: float | None, drop_terminated: bool, out: Path,
+                    force: bool) -> None:
+    """Write DATASET without its physically wrong transitions (one-step dynamics error above the bound) and/or
+    without its episodes that ended in a terminal state."""
+    from trajaug.datasets import filter as filters
     from trajaug.datasets.d4rl import write_d4rl
-    from trajaug.datasets.filter import filter_by_dynamics
     from trajaug.datasets.registry import load
 
+    if max_dynamics_error is None and not drop_terminated:
+        raise TrajaugInputError("filter: give --max-dynamics-error and/or --drop-terminated")
     if out.exists() and not force:
         raise OutputExistsError(f"{out}: already exists (use --force to overwrite)")
-    data = load(dataset)
-    kept, errors = filter_by_dynamics(data, max_dynamics_error)
+    data = kept = load(dataset)
+    if drop_terminated:
+        kept, dropped = filters.drop_terminated(kept)
+        click.echo(f"dropped {dropped} of {data.n_episodes} episodes that ended in a terminal state")
+    if max_dynamics_error is not None:
+        before = len(kept)
+        kept, _ = filters.filter_by_dynamics(kept, max_dynamics_error)
+        click.echo(f"dropped {before - len(kept)} transitions with a dynamics error above {max_dynamics_error:g}")
     write_d4rl(kept, out, force=force)
-    click.echo(f"kept {len(kept)} of {len(data)} transitions ({(errors > max_dynamics_error).sum()} dropped) "
-               f"in {kept.n_episodes} episodes: {out}")
+    click.echo(f"kept {len(kept)} of {len(data)} transitions in {kept.n_episodes} episodes: {out}")
 
 
 @datasets.command("convert")

@@ -50,6 +50,8 @@ class FewDemoConfig:
     """Evaluation noise levels σ."""
     quick: bool = False
     """Tiny budgets for a smoke check."""
+    drop_terminated: bool = False
+    """Drop CAT trajectories that ended in a terminal state (a fall) before BC (as ``datasets filter``)."""
 
 
 def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor | None = None,
@@ -82,6 +84,8 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
         for n in config.demo_counts:
             for seed in seeds:
                 cat_file = augmented[(n, seed)]["output"]
+                if config.drop_terminated:
+                    cat_file = without_terminated(Path(cat_file))
                 budget = Cell(config.dataset, seed, steps=config.bc_steps, eval_episodes=config.eval_episodes)
                 for noise in config.action_noise:
                     cells += [("demos", n, dataclasses.replace(budget, episodes=n, action_noise=noise)),
@@ -111,6 +115,18 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
             list(config.demo_counts), series, out / f"few_demo_noise{noise:g}.png", xlabel="demos",
             ylabel="BC return", title=f"{config.dataset}, evaluation σ = {noise:g}")
     return {"summary": summary, "files": files, "failed_cells": result.failed}
+
+
+def without_terminated(path: Path) -> str:
+    """The path of ``path``'s copy without the episodes that ended in a terminal state (``<stem>.no-falls.hdf5``,
+    made once, here in the driver)."""
+    from trajaug.datasets.d4rl import read_d4rl, write_d4rl
+    from trajaug.datasets.filter import drop_terminated
+
+    target = path.with_name(path.stem + ".no-falls.hdf5")
+    if not target.is_file():
+        write_d4rl(drop_terminated(read_d4rl(path))[0], target, force=True)
+    return str(target)
 
 
 def _summarize(rows: list[dict[str, Any]], config: FewDemoConfig) -> list[dict[str, Any]]:

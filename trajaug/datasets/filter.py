@@ -1,8 +1,11 @@
-"""Drop physically wrong transitions (``trajaug datasets filter``, ``augment bdm --max-dynamics-error``).
+"""Quality filters of ``trajaug datasets filter`` (and ``augment bdm --max-dynamics-error``).
 
-A transition is kept when its one-step dynamics error (:func:`trajaug.datasets.check.dynamics_errors`) is at most
-``max_error``. Removing rows inside an episode cuts it in two: the last kept row before a gap is marked as a
-timeout, so every piece stays a well-formed episode of consecutive transitions.
+* :func:`filter_by_dynamics` drops physically wrong transitions: a transition is kept when its one-step dynamics
+  error (:func:`trajaug.datasets.check.dynamics_errors`) is at most ``max_error``. Removing rows inside an episode
+  cuts it in two: the last kept row before a gap is marked as a timeout, so every piece stays a well-formed episode
+  of consecutive transitions.
+* :func:`drop_terminated` drops whole episodes that ended in a terminal state (for Hopper and Walker2d: the robot
+  fell), e.g. generated trajectories whose correction failed, so BC does not imitate the actions that led to a fall.
 """
 
 from __future__ import annotations
@@ -29,3 +32,12 @@ def filter_by_dynamics(dataset: Dataset, max_error: float,
                                  metadata={**dataset.metadata, "max_dynamics_error": max_error,
                                            "dropped_transitions": int((~keep).sum())})
     return marked.take_rows(np.flatnonzero(keep)), errors
+
+
+def drop_terminated(dataset: Dataset) -> tuple[Dataset, int]:
+    """(the dataset without its episodes that end in a terminal state, how many were dropped)."""
+    ends = dataset.episode_bounds[:, 1] - 1
+    keep = np.flatnonzero(~dataset.terminals[ends]) if len(ends) else np.zeros(0, np.int64)
+    dropped = len(ends) - len(keep)
+    kept = dataset.select_episodes(keep)
+    return dataclasses.replace(kept, metadata={**kept.metadata, "dropped_terminated_episodes": dropped}), dropped
