@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import trajaug.bc.batch as batch_module
-from trajaug.bench.seed_table import SeedTableConfig, run_seed_table, summarize
+from trajaug.bench.seed_table import SeedTableConfig, run_augmentations, run_seed_table, summarize
+from trajaug.executors import LocalExecutor
 from trajaug.report import t_critical_95
 
 
@@ -41,6 +43,12 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
     monkeypatch.setattr("trajaug.augment.base.augment", must_not_run)
     again = run_seed_table(config, out, workers=1)
     assert [r["bc_return"] for r in again["table"]] == [r["bc_return"] for r in result["table"]]
+    # a moved folder: its finished sets are found where they are now
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    with LocalExecutor(1) as executor:
+        found = run_augmentations([("cat", 0), ("noise", 0)], moved, config, executor)
+    assert {Path(summary["output"]).parent for summary in found.values()} == {moved / "data"}
 
 
 def test_summary_arithmetic() -> None:

@@ -146,8 +146,9 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
     done: dict[tuple[str, int], dict[str, Any]] = {}
     for job in jobs:
         summary_path = out / "data" / (augmented_name(*job, config) + ".physics.json")
-        if summary_path.is_file():
-            done[job] = dict(json.loads(summary_path.read_text()))
+        if summary_path.is_file():  # the set's path is where it is now (the folder may have been moved)
+            located = str(summary_path.with_name(augmented_name(*job, config)))
+            done[job] = {**json.loads(summary_path.read_text()), "output": located, "path": located}
     if progress is not None and done:
         progress(len(done))
     todo = [job for job in jobs if job not in done]
