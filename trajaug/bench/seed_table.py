@@ -47,10 +47,18 @@ from trajaug.report import (
 REFERENCE = {  # the slides' HalfCheetah table (reference §1): (augmented return, BC return)
     "demos": (2439.8, 991.3), "cat": (2221.1, 2906.3), "noise": (1172.9, 1341.5), "mixup": (1124.8, 1240.5),
     "bdm": (None, 319.1), "bdm-cl": (None, 1095.6)}
-ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-filtered")
-FILTER_BOUND = 3.0
+ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-filtered", "bdm-uniform", "bdm-cl-uniform")
+ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
+    "bdm-filtered": ("bdm", {"max_dynamics_error": 3.0}),
+    "bdm-uniform": ("bdm", {"start": "uniform"}),
+    "bdm-cl-uniform": ("bdm-cl", {"start": "uniform"}),
+}
+"""Rows that run a registered method with other settings: row → (method, config overrides)."""
+FILTER_BOUND = ROW_OVERRIDES["bdm-filtered"][1]["max_dynamics_error"]
 """Max one-step dynamics error kept by the physics-filtered bdm row (≈ the median error of bdm data on HalfCheetah;
-simulator-made data shows ≈ 1e-6, so 1e-2 would drop every backtracked transition)."""
+simulator-made data shows ≈ 1e-6, so 1e-2 would drop every backtracked transition). The ``-uniform`` rows start
+traces uniformly along the demos instead of at the top-valued states (on HalfCheetah the top-valued states
+concentrate on part of the gait cycle)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ QUICK_METHOD_CONFIG: dict[str, dict[str, Any]] = {
     "cat": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
     "gail": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
     **{row: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200}
-       for row in ("bdm", "bdm-cl", "bdm-filtered")},
+       for row in ("bdm", "bdm-cl", "bdm-filtered", "bdm-uniform", "bdm-cl-uniform")},
 }
 
 
@@ -95,9 +103,7 @@ def resolve_config(config: SeedTableConfig) -> SeedTableConfig:
 
 def _row_method(row: str) -> tuple[str, dict[str, Any]]:
     """(registered method, config overrides) of a table row."""
-    if row == "bdm-filtered":
-        return "bdm", {"max_dynamics_error": FILTER_BOUND}
-    return row, {}
+    return ROW_OVERRIDES.get(row, (row, {}))
 
 
 def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
