@@ -47,6 +47,16 @@ def _own_field_docs(config_cls: type) -> dict[str, str]:
     return docs
 
 
+def check_known_keys(config_cls: type, values: Any, what: str) -> None:
+    """Raise :class:`TrajaugInputError` naming the keys of ``values`` that are not fields of ``config_cls``."""
+    from trajaug.datasets.errors import TrajaugInputError
+
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrajaugInputError(f"{what}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
+
 def config_options(config_cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator adding one ``--field-name`` option per scalar field of ``config_cls`` (default = the field's)."""
     docs = field_docs(config_cls)

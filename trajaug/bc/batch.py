@@ -145,10 +145,10 @@ class Grid:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Grid:
         """From a TOML-like mapping (see the module docstring); bad keys or values raise TrajaugInputError."""
+        from trajaug.config import check_known_keys
+
+        check_known_keys(cls, values, "grid")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TrajaugInputError(f"grid: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         if not values.get("datasets"):
             raise TrajaugInputError("grid: no datasets (give --dataset or datasets = [...] in the grid file)")
 

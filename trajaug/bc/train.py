@@ -76,10 +76,9 @@ class BCConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> BCConfig:
         """Build from a mapping (e.g. a TOML table); unknown keys raise TrajaugInputError."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TrajaugInputError(f"bc config: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        from trajaug.config import check_known_keys
+
+        check_known_keys(cls, values, "bc config")
         kwargs: dict[str, Any] = {k: tuple(v) if k == "hidden" else v for k, v in values.items()}
         return cls(**kwargs)
 
