@@ -515,6 +515,18 @@ def _numbers(text: str, kind: type, option: str) -> tuple[Any, ...]:
         raise TrajaugInputError(f"{option} {text!r}: expected numbers separated by commas") from None
 
 
+# ---------------------------------------------------------------------------------------------- recall
+def _add_recall_commands() -> None:
+    from trajaug.recall.cli import recall
+    from trajaug.recall.sac_cli import recall_sac
+
+    recall.add_command(recall_sac)
+    cli.add_command(recall)
+
+
+_add_recall_commands()
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (``trajaug`` and ``python -m trajaug``)."""
