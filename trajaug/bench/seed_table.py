@@ -47,11 +47,13 @@ from trajaug.report import (
 REFERENCE = {  # the slides' HalfCheetah table (reference §1): (augmented return, BC return)
     "demos": (2439.8, 991.3), "cat": (2221.1, 2906.3), "noise": (1172.9, 1341.5), "mixup": (1124.8, 1240.5),
     "bdm": (None, 319.1), "bdm-cl": (None, 1095.6)}
-ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-filtered", "bdm-uniform", "bdm-cl-uniform")
+ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-filtered", "bdm-uniform", "bdm-cl-uniform",
+        "bdm-filtered-uniform")
 ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
     "bdm-filtered": ("bdm", {"max_dynamics_error": 3.0}),
     "bdm-uniform": ("bdm", {"start": "uniform"}),
     "bdm-cl-uniform": ("bdm-cl", {"start": "uniform"}),
+    "bdm-filtered-uniform": ("bdm", {"start": "uniform", "max_dynamics_error": 3.0}),
 }
 """Rows that run a registered method with other settings: row → (method, config overrides)."""
 FILTER_BOUND = ROW_OVERRIDES["bdm-filtered"][1]["max_dynamics_error"]
@@ -88,7 +90,7 @@ QUICK_METHOD_CONFIG: dict[str, dict[str, Any]] = {
     "cat": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
     "gail": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
     **{row: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200}
-       for row in ("bdm", "bdm-cl", "bdm-filtered", "bdm-uniform", "bdm-cl-uniform")},
+       for row in ROW_OVERRIDES.keys() | {"bdm", "bdm-cl"}},
 }
 
 
