@@ -59,8 +59,8 @@ ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
 FILTER_BOUND = ROW_OVERRIDES["bdm-filtered"][1]["max_dynamics_error"]
 """Max one-step dynamics error kept by the physics-filtered bdm row (≈ the median error of bdm data on HalfCheetah;
 simulator-made data shows ≈ 1e-6, so 1e-2 would drop every backtracked transition). The ``-uniform`` rows start
-traces uniformly along the demos instead of at the top-valued states (on HalfCheetah the top-valued states
-concentrate on part of the gait cycle)."""
+traces uniformly along the demos instead of at the top-valued states (on HalfCheetah they did far better; see the
+README's results)."""
 
 
 @dataclass(frozen=True)
