@@ -27,8 +27,7 @@ def test_empty_caches_resolve_to_build() -> None:
 
 
 def test_resolution_order(cheetah_demos: Dataset, isolated_caches: Path, tmp_path: Path) -> None:
-    cache_file = isolated_caches / "trajaug" / "datasets" / "halfcheetah-expert.hdf5"
-    write_d4rl(cheetah_demos.first_episodes(1), cache_file)
+    registry.build("halfcheetah-expert", episodes=1)
     assert registry.resolve("halfcheetah-expert").kind == "cache"
     d4rl_file = isolated_caches / "d4rl" / "halfcheetah_expert-v2.hdf5"
     write_d4rl(cheetah_demos.first_episodes(2), d4rl_file)
@@ -50,3 +49,28 @@ def test_build_from_bundled_expert_is_cached_and_deterministic(isolated_caches: 
     again = registry.build("halfcheetah-expert", episodes=2, force=True)
     np.testing.assert_array_equal(registry.load(str(again)).observations, data.observations)
     assert first == again
+
+
+def test_a_cache_built_from_another_actor_is_stale_and_rebuilt(cheetah_demos: Dataset, isolated_caches: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from trajaug.cli import cli
+    from trajaug.datasets.d4rl import read_trajaug_metadata
+    from trajaug.datasets.experts import actor_sha256
+
+    cache_file = isolated_caches / "trajaug" / "datasets" / "halfcheetah-expert.hdf5"
+    write_d4rl(cheetah_demos.first_episodes(1), cache_file)  # no record of the actor that made it
+    stale = registry.resolve("halfcheetah-expert")
+    assert stale.kind == "stale" and not stale.present
+    result = CliRunner().invoke(cli, ["datasets", "build", "halfcheetah-expert", "--episodes", "2"])
+    assert result.exit_code == 0, result.output
+    assert "built from another bundled expert; rebuilding" in result.stdout
+    assert registry.resolve("halfcheetah-expert").kind == "cache"
+    assert read_trajaug_metadata(cache_file)["expert"]["sha256"] == actor_sha256("HalfCheetah-v5")
+    assert registry.load("halfcheetah-expert").n_episodes == 2
+    # load() rebuilds a stale cache by itself, with a warning
+    write_d4rl(cheetah_demos.first_episodes(1), cache_file, force=True)
+    monkeypatch.setattr(registry.build, "__defaults__", (False, 2, None))  # 2 episodes instead of 100
+    with pytest.warns(UserWarning, match="rebuilding it"):
+        assert registry.load("halfcheetah-expert").n_episodes == 2

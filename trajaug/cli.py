@@ -124,7 +124,8 @@ def datasets_list() -> None:
 
     for name in known_names():
         resolved = resolve(name)
-        state = "present" if resolved.present else "not built (built on first use)"
+        state = ("present" if resolved.present else "stale (rebuilt on first use)" if resolved.kind == "stale"
+                 else "not built (built on first use)")
         click.echo(f"{name:20s} {resolved.kind:7s} {state:32s} {resolved.location}")
 
 
@@ -160,9 +161,11 @@ def datasets_build(name: str, episodes: int | None, force: bool) -> None:
     if resolved.present and not force:
         click.echo(f"{name}: present ({resolved.kind}: {resolved.location})")
         return
+    if resolved.kind == "stale":
+        click.echo(f"{name}: the cached copy was built from another bundled expert; rebuilding it")
     total = episodes or BUILT_EPISODES
     with progress_bar(f"building {name}", total) as advance:
-        path = build(name, force=force, episodes=total, progress=advance)
+        path = build(name, force=force or resolved.kind == "stale", episodes=total, progress=advance)
     click.echo(f"{name}: built {path}")
 
 

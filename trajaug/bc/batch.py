@@ -255,7 +255,7 @@ def ship_datasets(cells: Sequence[Cell]) -> dict[str, tuple[str, bytes]]:
     for name in dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n):
         try:
             resolved = resolve(name)
-            if resolved.kind in ("minari", "build"):
+            if resolved.kind in ("minari", "build", "stale"):
                 continue
             content = Path(resolved.location).read_bytes()
         except Exception:  # noqa: BLE001 - reported per cell
@@ -304,8 +304,9 @@ def _prepare_datasets(cells: Sequence[Cell]) -> None:
 
     for name in dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n):
         try:
-            if resolve(name).kind == "build":
-                build(name)
+            resolved = resolve(name)
+            if resolved.kind in ("build", "stale"):
+                build(name, force=resolved.kind == "stale")
         except Exception:  # noqa: BLE001 - reported per cell
             pass
 

@@ -35,6 +35,19 @@ FORMAT_VERSION = 1
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 
 
+def read_trajaug_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``metadata/trajaug_json`` object of a file written by :func:`write_d4rl` (``{}`` for any other file or
+    an unreadable one: callers use it only to recognise trajaug's own files)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if "metadata/trajaug_json" not in f:
+                return {}
+            value = json.loads(_as_str(f["metadata/trajaug_json"][()]))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def read_d4rl(path: str | Path, env_id: str | None = None) -> Dataset:
     """Read a D4RL flat HDF5 file. ``env_id`` overrides the id stored in (or guessed from the name of) the file.
 

@@ -8,6 +8,7 @@ mean head: ``obs → Linear-ReLU (×len(hidden)) → Linear → tanh``, actions 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,8 @@ def build_expert_dataset(env_id: str, actor: ExpertActor, episodes: int, seed: i
     return Dataset(**transitions, metadata={
         "method": "expert", "seed": seed, "episodes": episodes,
         "expert": {"file": bundled_actor_path(spec_for(env_id).key).name, **actor.extra}})
+
+
+def actor_sha256(env_id: str) -> str:
+    """sha256 of the bundled actor file of ``env_id`` (recorded in built datasets to detect stale caches)."""
+    return hashlib.sha256(bundled_actor_path(spec_for(env_id).key).read_bytes()).hexdigest()

@@ -5,7 +5,9 @@
 1. an explicit path (anything that exists on disk, or looks like a path: contains ``/`` or ends in ``.hdf5``);
 2. a D4RL file ``<key>_expert-v2.hdf5`` in ``$D4RL_DATASET_DIR`` or ``~/.d4rl/datasets``;
 3. a local Minari dataset ``mujoco/<key>/expert-v0`` under ``$MINARI_DATASETS_PATH`` or ``~/.minari/datasets``;
-4. the trajaug cache ``$TRAJAUG_HOME/datasets/<name>.hdf5`` (``TRAJAUG_HOME`` defaults to ``~/.trajaug``);
+4. the trajaug cache ``$TRAJAUG_HOME/datasets/<name>.hdf5`` (``TRAJAUG_HOME`` defaults to ``~/.trajaug``), if it
+   was built from the bundled actor shipped now (its sha256 is recorded in the file); a cache built from another
+   actor (an older trajaug) is *stale* and is rebuilt on use;
 5. otherwise it is built from the bundled expert actor (no network) and written to the cache.
 """
 
@@ -33,14 +35,15 @@ class Resolved:
     name: str
     """The name or path asked for."""
     kind: str
-    """Where it resolved: ``path``, ``d4rl``, ``minari``, ``cache`` or ``build`` (not present yet)."""
+    """Where it resolved: ``path``, ``d4rl``, ``minari``, ``cache``, ``build`` (not present yet) or ``stale`` (a
+    cache built from another bundled actor: rebuilt on use)."""
     location: str
     """File path, or Minari dataset id for ``minari``."""
     env_id: str | None
 
     @property
     def present(self) -> bool:
-        return self.kind != "build"
+        return self.kind not in ("build", "stale")
 
 
 def trajaug_home() -> Path:
@@ -84,14 +87,26 @@ def resolve(name: str) -> Resolved:
     if (minari_dir() / minari_id / "data" / "main_data.hdf5").is_file():
         return Resolved(name, "minari", minari_id, spec.env_id)
     cached = trajaug_home() / "datasets" / f"{name}.hdf5"
-    return Resolved(name, "cache" if cached.is_file() else "build", str(cached), spec.env_id)
+    if not cached.is_file():
+        return Resolved(name, "build", str(cached), spec.env_id)
+    return Resolved(name, "cache" if _built_from_current_actor(cached, spec) else "stale", str(cached), spec.env_id)
+
+
+def _built_from_current_actor(path: Path, spec: EnvSpec) -> bool:
+    from trajaug.datasets.d4rl import read_trajaug_metadata
+    from trajaug.datasets.experts import actor_sha256, bundled_actor_path
+
+    if not bundled_actor_path(spec.key).is_file():
+        return True  # nothing to rebuild from: keep what is there
+    recorded = read_trajaug_metadata(path).get("expert", {})
+    return isinstance(recorded, dict) and recorded.get("sha256") == actor_sha256(spec.env_id)
 
 
 def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
           progress: Callable[[int], None] | None = None) -> Path:
     """Build ``name`` from its bundled expert into the trajaug cache; returns the file written."""
     from trajaug.datasets.d4rl import write_d4rl
-    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+    from trajaug.datasets.experts import actor_sha256, build_expert_dataset, bundled_actor_path, load_actor
 
     spec = _spec_of_name(name)
     if spec is None:
@@ -101,6 +116,8 @@ def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
     if not actor_file.is_file():
         raise TrajaugInputError(f"no bundled expert for {spec.env_id} ({actor_file} is missing)")
     dataset = build_expert_dataset(spec.env_id, load_actor(actor_file), episodes=episodes, progress=progress)
+    expert = {**dataset.metadata.get("expert", {}), "sha256": actor_sha256(spec.env_id)}
+    dataset = dataclasses.replace(dataset, metadata={**dataset.metadata, "expert": expert})
     return write_d4rl(dataset, target, force=force)
 
 
@@ -109,8 +126,11 @@ def load(name: str, env_id: str | None = None, progress: Callable[[int], None] |
     from trajaug.datasets.d4rl import read_d4rl
 
     resolved = resolve(name)
-    if resolved.kind == "build":
-        build(name, progress=progress)
+    if not resolved.present and resolved.kind in ("build", "stale"):
+        if resolved.kind == "stale":
+            warnings.warn(f"{name}: the cached copy was built from another bundled expert; rebuilding it",
+                          stacklevel=2)
+        build(name, force=resolved.kind == "stale", progress=progress)
         resolved = resolve(name)
     if resolved.kind == "minari":
         from trajaug.datasets.minari import read_minari
