@@ -165,7 +165,7 @@ def datasets_build(name: str, episodes: int | None, force: bool) -> None:
         click.echo(f"{name}: the cached copy was built from another bundled expert; rebuilding it")
     total = episodes or BUILT_EPISODES
     with progress_bar(f"building {name}", total) as advance:
-        path = build(name, force=force or resolved.kind == "stale", episodes=total, progress=advance)
+        path = build(name, force=force, episodes=total, progress=advance)
     click.echo(f"{name}: built {path}")
 
 

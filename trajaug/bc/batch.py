@@ -148,7 +148,6 @@ class Grid:
         from trajaug.config import check_known_keys
 
         check_known_keys(cls, values, "grid")
-        known = {f.name for f in dataclasses.fields(cls)}
         if not values.get("datasets"):
             raise TrajaugInputError("grid: no datasets (give --dataset or datasets = [...] in the grid file)")
 
@@ -156,7 +155,7 @@ class Grid:
             value = values[key]
             return list(value) if isinstance(value, list | tuple) else [value]
 
-        kwargs: dict[str, Any] = {k: v for k, v in values.items() if k in known}
+        kwargs: dict[str, Any] = dict(values)  # every key is a field (checked above)
         try:
             kwargs["datasets"] = tuple(str(d) for d in listed("datasets"))
             if "seeds" in values:
@@ -304,9 +303,8 @@ def _prepare_datasets(cells: Sequence[Cell]) -> None:
 
     for name in dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n):
         try:
-            resolved = resolve(name)
-            if resolved.kind in ("build", "stale"):
-                build(name, force=resolved.kind == "stale")
+            if resolve(name).kind in ("build", "stale"):
+                build(name)
         except Exception:  # noqa: BLE001 - reported per cell
             pass
 

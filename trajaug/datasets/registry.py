@@ -104,7 +104,8 @@ def _built_from_current_actor(path: Path, spec: EnvSpec) -> bool:
 
 def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
           progress: Callable[[int], None] | None = None) -> Path:
-    """Build ``name`` from its bundled expert into the trajaug cache; returns the file written."""
+    """Build ``name`` from its bundled expert into the trajaug cache; returns the file written. An existing cache
+    is replaced only with ``force``, or when it is stale (built from another bundled actor)."""
     from trajaug.datasets.d4rl import write_d4rl
     from trajaug.datasets.experts import actor_sha256, build_expert_dataset, bundled_actor_path, load_actor
 
@@ -115,10 +116,11 @@ def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
     actor_file = bundled_actor_path(spec.key)
     if not actor_file.is_file():
         raise TrajaugInputError(f"no bundled expert for {spec.env_id} ({actor_file} is missing)")
+    stale = target.is_file() and not _built_from_current_actor(target, spec)
     dataset = build_expert_dataset(spec.env_id, load_actor(actor_file), episodes=episodes, progress=progress)
     expert = {**dataset.metadata.get("expert", {}), "sha256": actor_sha256(spec.env_id)}
     dataset = dataclasses.replace(dataset, metadata={**dataset.metadata, "expert": expert})
-    return write_d4rl(dataset, target, force=force)
+    return write_d4rl(dataset, target, force=force or stale)
 
 
 def load(name: str, env_id: str | None = None, progress: Callable[[int], None] | None = None) -> Dataset:
@@ -126,11 +128,11 @@ def load(name: str, env_id: str | None = None, progress: Callable[[int], None] |
     from trajaug.datasets.d4rl import read_d4rl
 
     resolved = resolve(name)
-    if not resolved.present and resolved.kind in ("build", "stale"):
+    if resolved.kind in ("build", "stale"):
         if resolved.kind == "stale":
             warnings.warn(f"{name}: the cached copy was built from another bundled expert; rebuilding it",
                           stacklevel=2)
-        build(name, force=resolved.kind == "stale", progress=progress)
+        build(name, progress=progress)
         resolved = resolve(name)
     if resolved.kind == "minari":
         from trajaug.datasets.minari import read_minari
