@@ -109,9 +109,14 @@ def to_json(value: Any) -> str:
     return json.dumps(_clean(value), indent=2, allow_nan=False, default=str)
 
 
+def json_bytes(value: Any) -> bytes:
+    """The file contents :func:`write_json` writes: :func:`to_json` plus a final newline, UTF-8."""
+    return (to_json(value) + "\n").encode()
+
+
 def write_json(value: Any, path: str | Path) -> Path:
     with atomic_path(path, force=True) as tmp:
-        tmp.write_text(to_json(value) + "\n")
+        tmp.write_bytes(json_bytes(value))
     return Path(path)
 
 

@@ -60,8 +60,8 @@ from trajaug.report import (
     bar_chart_ci,
     format_mean_ci,
     group_mean_ci,
+    json_bytes,
     markdown_table,
-    to_json,
     write_csv,
     write_json,
     write_markdown,
@@ -218,12 +218,8 @@ def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None) 
               if k in ("return_mean", "return_std", "return_ci95", "normalized_mean", "normalized_ci95")},
            "eval_wall_s": result.wall_s}
     folder = f"cells/{cell.cell_id}"
-    return CellOutput(row, files + ((f"{folder}/eval.json", _json_bytes(result.to_dict())),
-                                    (f"{folder}/result.json", _json_bytes(row))))
-
-
-def _json_bytes(value: Any) -> bytes:
-    return (to_json(value) + "\n").encode()
+    return CellOutput(row, files + ((f"{folder}/eval.json", json_bytes(result.to_dict())),
+                                    (f"{folder}/result.json", json_bytes(row))))
 
 
 def _trained_policy(cell: Cell, folder: Path, scratch: Path, shared: Mapping[str, Any]

@@ -38,7 +38,6 @@ from trajaug.report import (
     format_mean_ci,
     markdown_table,
     mean_ci95,
-    to_json,
     write_csv,
     write_json,
     write_markdown,
@@ -137,7 +136,7 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
                   "dynamics_error_median": report.median, "dynamics_error_p95": report.p95,
                   "dynamics_error_relative_p95": report.relative_p95,
                   "share_above_1e-2": report.share_above_threshold}
-        path.with_name(name + ".physics.json").write_text(to_json(record) + "\n")
+        write_json(record, path.with_name(name + ".physics.json"))
         return CellOutput(record, folder_files(scratch, "data", last=(name + ".physics.json",)))
 
 

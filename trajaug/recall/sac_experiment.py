@@ -26,10 +26,10 @@ from trajaug.executors import CellOutput, Executor, LocalExecutor, write_cell_fi
 from trajaug.recall.sac_recall import SACRecallConfig, run_sac
 from trajaug.report import (
     format_mean_ci,
+    json_bytes,
     line_chart_ci,
     markdown_table,
     mean_ci95,
-    to_json,
     write_csv,
     write_json,
     write_markdown,
@@ -55,7 +55,7 @@ def run_one(job: tuple[str, int], config: SACExperimentConfig) -> CellOutput:
     start = VARIANTS[variant]
     sac_config = dataclasses.replace(config.sac, start=start) if start else config.sac
     record = {"variant": variant, **run_sac(sac_config, seed, recall=start is not None)}
-    return CellOutput(record, ((f"runs/{variant}-seed{seed}.json", (to_json(record) + "\n").encode()),))
+    return CellOutput(record, ((f"runs/{variant}-seed{seed}.json", json_bytes(record)),))
 
 
 def run_sac_experiment(config: SACExperimentConfig, out_dir: str | Path, executor: Executor | None = None,
