@@ -151,3 +151,17 @@ def test_cells_differing_only_in_evaluation_share_one_training(cheetah_file: Pat
     noisy, clean = sorted(result.rows, key=lambda r: r["action_noise"], reverse=True)
     assert noisy["action_noise"] == 0.3 and clean["action_noise"] == 0.0
     assert noisy["return_mean"] != clean["return_mean"]
+
+
+def test_executor_for_lends_a_given_executor_and_closes_only_its_own() -> None:
+    from trajaug.executors import executor_for
+
+    given = LocalExecutor(2)
+    with executor_for(given) as pool:
+        assert pool is given and dict(pool.map_unordered(cell_sqrt, [4.0])) == {4.0: 2.0}
+    assert given._pool is not None  # still open: its owner closes it
+    given.close()
+    with executor_for(None, workers=2) as local:
+        assert isinstance(local, LocalExecutor) and local.workers == 2
+        assert dict(local.map_unordered(cell_sqrt, [9.0])) == {9.0: 3.0}
+    assert local._pool is None  # closed on leaving the block

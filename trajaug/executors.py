@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,6 +119,17 @@ class LocalExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+@contextmanager
+def executor_for(executor: Executor | None, workers: int | None = None) -> Iterator[Executor]:
+    """``executor`` itself (its owner closes it), or a :class:`LocalExecutor` of ``workers`` processes that is
+    closed on leaving the block: the library functions' "run on this executor, else locally" in one place."""
+    if executor is not None:
+        yield executor
+        return
+    with LocalExecutor(workers) as local:
+        yield local
 
 
 EXECUTORS = ("local", "ray")

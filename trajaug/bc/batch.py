@@ -55,7 +55,7 @@ from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.train import BCConfig, load_episodes, train_bc
 from trajaug.datasets.atomic import atomic_path
 from trajaug.datasets.errors import TrajaugInputError
-from trajaug.executors import CellOutput, Executor, LocalExecutor, folder_files, write_cell_files
+from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 from trajaug.report import (
     bar_chart_ci,
     format_mean_ci,
@@ -330,12 +330,9 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
     failed = 0
     if todo:
         _prepare_datasets(todo)
-        owned = executor is None
-        executor = executor or LocalExecutor(workers)
-        try:
-            shared = ship_datasets(todo) if ship_data else None
-            for cell, outcome in executor.map_unordered(functools.partial(run_cell, out_dir=str(out)), todo,
-                                                        shared):
+        shared = ship_datasets(todo) if ship_data else None
+        with executor_for(executor, workers) as pool:
+            for cell, outcome in pool.map_unordered(functools.partial(run_cell, out_dir=str(out)), todo, shared):
                 if isinstance(outcome, BaseException):
                     failed += 1
                     write_json(_error_row(cell, outcome), out / "cells" / cell.cell_id / "result.json")
@@ -343,9 +340,6 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
                     write_cell_files(out, _new_files(out, outcome.files))
                 if progress is not None:
                     progress(1)
-        finally:
-            if owned:
-                executor.close()
     rows = [read_result(out, c) or _error_row(c, RuntimeError("no result")) for c in cells]
     return BatchResult(rows, len(todo), len(finished), failed, {})
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from trajaug.bc.batch import Cell, run_cells
 from trajaug.bench.seed_table import QUICK, SeedTableConfig, machine, run_augmentations
-from trajaug.executors import Executor, LocalExecutor
+from trajaug.executors import Executor, executor_for
 from trajaug.report import (
     format_mean_ci,
     line_chart_ci,
@@ -69,12 +69,10 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
                                         eval_episodes=config.eval_episodes, quick=config.quick)
                      for n in config.demo_counts}
     seeds = list(range(config.seeds))
-    owned = executor is None
-    executor = executor or LocalExecutor(workers)
-    try:
+    with executor_for(executor, workers) as pool:
         augmented: dict[tuple[int, int], dict[str, Any]] = {}
         for n, table_config in table_configs.items():
-            made = run_augmentations([("cat", seed) for seed in seeds], out, table_config, executor, progress,
+            made = run_augmentations([("cat", seed) for seed in seeds], out, table_config, pool, progress,
                                      ship_data)
             for (_, seed), made_summary in made.items():
                 if "error" in made_summary:
@@ -93,10 +91,7 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
                               ("demos+cat", n, dataclasses.replace(budget, dataset=cat_file,
                                                                    with_expert=config.dataset, expert_episodes=n,
                                                                    action_noise=noise))]
-        result = run_cells([cell for *_, cell in cells], out, executor, progress=progress, ship_data=ship_data)
-    finally:
-        if owned:
-            executor.close()
+        result = run_cells([cell for *_, cell in cells], out, pool, progress=progress, ship_data=ship_data)
     rows = [{**r, "row": row, "demos": n} for (row, n, _), r in zip(cells, result.rows, strict=True)]
     summary = _summarize(rows, config)
     record = {"config": dataclasses.asdict(config), "machine": machine(), "summary": summary, "cells": rows,

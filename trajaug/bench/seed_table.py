@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from trajaug.bc.batch import Cell, local_dataset, run_cells, ship_datasets
-from trajaug.executors import CellOutput, Executor, LocalExecutor, folder_files, write_cell_files
+from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 from trajaug.report import (
     bar_chart_ci,
     format_mean_ci,
@@ -187,10 +187,8 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     rows = [row for row in config.rows if row not in missing]
     seeds = list(range(config.seeds))
     jobs = [(row, seed) for row in rows if row != "demos" for seed in seeds]
-    owned = executor is None
-    executor = executor or LocalExecutor(workers)
-    try:
-        augmented = run_augmentations(jobs, out, config, executor, progress, ship_data)
+    with executor_for(executor, workers) as pool:
+        augmented = run_augmentations(jobs, out, config, pool, progress, ship_data)
         cells = []
         for row in rows:
             for seed in seeds:
@@ -201,10 +199,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
                     cells.append((row, Cell(dataset, seed, config.demos if row == "demos" else None,
                                             action_noise=noise, steps=config.bc_steps,
                                             eval_episodes=config.eval_episodes)))
-        result = run_cells([c for _, c in cells], out, executor, progress=progress, ship_data=ship_data)
-    finally:
-        if owned:
-            executor.close()
+        result = run_cells([c for _, c in cells], out, pool, progress=progress, ship_data=ship_data)
     bc_rows = [{**r, "row": row} for (row, _), r in zip(cells, result.rows, strict=True)]
     table = summarize(rows, seeds, config, augmented, bc_rows)
     record = {"config": dataclasses.asdict(config), "missing_rows": missing, "machine": machine(),

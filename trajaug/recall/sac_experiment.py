@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from trajaug.executors import CellOutput, Executor, LocalExecutor, write_cell_files
+from trajaug.executors import CellOutput, Executor, executor_for, write_cell_files
 from trajaug.recall.sac_recall import SACRecallConfig, run_sac
 from trajaug.report import (
     format_mean_ci,
@@ -73,19 +73,14 @@ def run_sac_experiment(config: SACExperimentConfig, out_dir: str | Path, executo
         if path.is_file():
             records[job] = json.loads(path.read_text())
     todo = [job for job in jobs if job not in records]
-    owned = executor is None
-    executor = executor or LocalExecutor(workers)
-    try:
-        for job, outcome in executor.map_unordered(functools.partial(run_one, config=config), todo):
+    with executor_for(executor, workers) as pool:
+        for job, outcome in pool.map_unordered(functools.partial(run_one, config=config), todo):
             if isinstance(outcome, BaseException):
                 raise outcome
             write_cell_files(out, outcome.files)
             records[job] = outcome.value
             if progress is not None:
                 progress(1)
-    finally:
-        if owned:
-            executor.close()
     return write_results([records[job] for job in jobs], config, out)
 
 
