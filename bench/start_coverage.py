@@ -6,8 +6,10 @@ worse than uniform ones on HalfCheetah?).
 Fits bdm's value estimate on the first N demos (the defaults of ``trajaug augment bdm``: γ 0.99, 2000 updates,
 256-256, seed 0), takes each demo's top 20% states by value (the ``high-value`` start pool), and prints: the share of
 all demo states and of the pool in each of K k-means clusters of the z-scored states (a proxy for the phases of the
-gait), the 10/50/90% quantiles of the pool's position t/T along its demo, and the mean reward of all states vs the
-pool.
+gait), the 10/50/90% quantiles of the pool's position t/T along its demo, the mean reward of all states vs the
+pool, and each demo's *head gap*: its first steps that no trace from the pool can reach (traces of ``trace_length``
+steps end at a pool state, so they start no earlier than the earliest pool state minus ``trace_length``). BC trained
+on such traces alone has never seen the cheetah start from rest; ``bench/stalls.py`` shows what its policies do there.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ def main() -> None:
     quantiles = np.quantile(relative_position(demos)[pool], [0.1, 0.5, 0.9]).round(2)
     print("pool position t/T, 10/50/90% quantiles:", quantiles)
     print(f"mean reward: all states {demos.rewards.mean():.2f}, pool {demos.rewards[pool].mean():.2f}")
+    first_in_pool = [int(np.min(rows) - start) for (start, stop), rows in zip(
+        demos.episode_bounds, (pool[(pool >= a) & (pool < b)] for a, b in demos.episode_bounds), strict=True)]
+    gaps = [max(0, first - config.trace_length) for first in first_in_pool]
+    print(f"head gap (first steps no trace of {config.trace_length} reaches), per demo: {gaps}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -89,3 +90,53 @@ def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
     for both, alone in zip(sorted(with_demos, key=lambda c: (c["demos"], c["action_noise"])),
                            sorted(cat_only, key=lambda c: (c["demos"], c["action_noise"])), strict=True):
         assert both["train_transitions"] - alone["train_transitions"] == 1000 * both["demos"]
+
+
+def test_ablation_rows_parse_and_name_their_files() -> None:
+    from trajaug.bench.seed_table import augmented_name, row_method
+    from trajaug.datasets.errors import TrajaugInputError
+
+    assert row_method("bdm-uniform") == ("bdm", {"start": "uniform"})
+    assert row_method("bdm:start=uniform:noise_scale=0.5:trace_length=4") == (
+        "bdm", {"start": "uniform", "noise_scale": 0.5, "trace_length": 4})
+    assert row_method("noise:sigma=0.3") == ("noise", {"sigma": 0.3})
+    assert augmented_name("bdm:noise_scale=0.5", 2, SeedTableConfig(demos=7)) == "bdm_noise_scale-0.5-7demos-seed2.hdf5"
+    with pytest.raises(TrajaugInputError, match="unknown keys noise_scal"):
+        row_method("bdm:noise_scal=0.5")
+    with pytest.raises(TrajaugInputError, match="is not a float"):
+        row_method("bdm:noise_scale=high")
+    with pytest.raises(TrajaugInputError, match="expected key=value"):
+        row_method("bdm:uniform")
+
+
+def test_ablation_row_and_first_seed_run(cheetah_file: Path, tmp_path: Path) -> None:
+    config = SeedTableConfig(dataset=str(cheetah_file), demos=1, seeds=1, first_seed=100,
+                             rows=("noise", "noise:sigma=0.05"), per_episode=2, bc_steps=100, eval_episodes=2,
+                             action_noise=(0.0,), quick=True)
+    result = run_seed_table(config, tmp_path / "t", workers=1)
+    record = json.loads((tmp_path / "t" / "seed_table.json").read_text())
+    assert {cell["seed"] for cell in record["cells"]} == {100}
+    sets = {a["row"]: a for a in record["augmentations"]}
+    assert sets["noise:sigma=0.05"]["seed"] == 100
+    assert (tmp_path / "t" / "data" / "noise_sigma-0.05-1demos-seed100.hdf5").is_file()
+    # the smaller distortion stays closer to the demo: a higher return than σ = 0.9
+    assert sets["noise:sigma=0.05"]["augmented_return_mean"] > sets["noise"]["augmented_return_mean"]
+    assert "1 seed(s) (100–100)" in (tmp_path / "t" / "seed_table.md").read_text()
+    assert [row["row"] for row in result["table"]] == ["noise", "noise:sigma=0.05"]
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ("demos,catt", "unknown row\\(s\\) catt"),
+    ("bdm:steps=many", "steps='many' is not a int"),
+    ("bdm:stepz=3", "unknown keys stepz"),
+])
+def test_cli_rejects_bad_rows_before_running(tmp_path: Path, rows: str, message: str) -> None:
+    from click.testing import CliRunner
+
+    from trajaug.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "seed-table", "--rows", rows, "--out", str(tmp_path / "t")])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert re.search(message, result.stderr)
+    assert not (tmp_path / "t").exists()

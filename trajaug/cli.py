@@ -464,7 +464,9 @@ def bench() -> None:
 
 @bench.command("seed-table")
 @config_options(SeedTableConfig)
-@click.option("--rows", default=",".join(ROWS), show_default=True, help="Comma-separated rows to run.")
+@click.option("--rows", default=",".join(ROWS), show_default=True,
+              help="Comma-separated rows to run; an ablation row is METHOD:key=value[:key=value…] with keys of "
+                   "the method's config, e.g. bdm:start=uniform:noise_scale=0.5.")
 @click.option("--action-noise", "action_noise", default="0,0.1", show_default=True,
               help="Comma-separated evaluation noise levels σ.")
 @executor_options
@@ -472,13 +474,16 @@ def bench() -> None:
 def bench_seed_table(rows: str, action_noise: str, executor_kind: str, address: str | None, ship_data: bool,
                      max_retries: int, workers: int | None, out: Path, **options: Any) -> None:
     """The reference results table (BC on demos vs BC on each method's augmented set), resumable."""
-    from trajaug.bench.seed_table import run_seed_table
+    from trajaug.bench.seed_table import row_method, run_seed_table
 
     config = config_from_options(SeedTableConfig, {**options, "rows": tuple(r.strip() for r in rows.split(",")),
                                                    "action_noise": _numbers(action_noise, float, "--action-noise")})
-    unknown = [r for r in config.rows if r not in ROWS]
+    unknown = [r for r in config.rows if r not in ROWS and ":" not in r]
     if unknown:
-        raise TrajaugInputError(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(ROWS)}")
+        raise TrajaugInputError(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(ROWS)}, "
+                                "or METHOD:key=value")
+    for row in config.rows:
+        row_method(row)  # an ablation row's method and keys are checked before anything runs
     with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
           progress_bar("seed table", None) as advance):
         result = run_seed_table(config, out, pool, progress=advance, ship_data=ship_data)

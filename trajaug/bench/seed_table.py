@@ -69,7 +69,9 @@ class SeedTableConfig:
     demos: int = 7
     """Demos: the first N episodes (reference: 7)."""
     seeds: int = 5
-    """Seeds 0..N-1 (each seeds augmentation, BC and the evaluation episodes)."""
+    """Seeds first_seed..first_seed+N-1 (each seeds augmentation, BC and the evaluation episodes)."""
+    first_seed: int = 0
+    """First seed. Choose settings on other seeds (e.g. 100) than the ones the reported table uses."""
     rows: tuple[str, ...] = ROWS
     """Rows to run (methods not installed are reported as missing)."""
     per_episode: int = 71
@@ -88,9 +90,10 @@ QUICK: dict[str, Any] = {"per_episode": 3, "bc_steps": 1500, "eval_episodes": 5,
 QUICK_METHOD_CONFIG: dict[str, dict[str, Any]] = {
     "cat": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
     "gail": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
-    **{row: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200}
-       for row in ROW_OVERRIDES.keys() | {"bdm", "bdm-cl"}},
+    **{method: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200}
+       for method in ("bdm", "bdm-cl")},
 }
+"""Per method: the quick profile's budgets."""
 
 
 def resolve_config(config: SeedTableConfig) -> SeedTableConfig:
@@ -102,9 +105,32 @@ def resolve_config(config: SeedTableConfig) -> SeedTableConfig:
     return dataclasses.replace(config, **changes)
 
 
-def _row_method(row: str) -> tuple[str, dict[str, Any]]:
-    """(registered method, config overrides) of a table row."""
-    return ROW_OVERRIDES.get(row, (row, {}))
+def row_method(row: str) -> tuple[str, dict[str, Any]]:
+    """(registered method, config overrides) of a table row: a name of :data:`ROWS`, or an ablation spelled
+    ``METHOD:key=value[:key=value…]`` with keys of the method's config (``bdm:start=uniform:noise_scale=0.5``);
+    values take the type of the field's default. Raises :class:`TrajaugInputError` for an unknown method or key."""
+    from trajaug.augment.base import get_augmenter
+    from trajaug.config import check_known_keys
+    from trajaug.datasets.errors import TrajaugInputError
+
+    if ":" not in row:
+        return ROW_OVERRIDES.get(row, (row, {}))
+    method, *pairs = row.split(":")
+    config_cls = get_augmenter(method).Config
+    defaults = {f.name: f.default for f in dataclasses.fields(config_cls)}
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals:
+            raise TrajaugInputError(f"row {row!r}: expected key=value after the method, got {pair!r}")
+        check_known_keys(config_cls, [key], f"row {row!r}")
+        default = defaults[key]
+        try:
+            overrides[key] = (text.lower() in ("1", "true", "yes") if isinstance(default, bool)
+                              else type(default)(text) if isinstance(default, (int, float, str)) else text)
+        except ValueError:
+            raise TrajaugInputError(f"row {row!r}: {key}={text!r} is not a {type(default).__name__}") from None
+    return method, overrides
 
 
 def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
@@ -119,10 +145,10 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
 
     row, seed = job
     name = augmented_name(row, seed, config)
-    method, overrides = _row_method(row)
+    method, overrides = row_method(row)
     cls = get_augmenter(method)
     fields = {field.name for field in dataclasses.fields(cls.Config)}
-    quick = {k: v for k, v in QUICK_METHOD_CONFIG.get(row, {}).items() if k in fields} if config.quick else {}
+    quick = {k: v for k, v in QUICK_METHOD_CONFIG.get(method, {}).items() if k in fields} if config.quick else {}
     options = {**dataclasses.asdict(cls.Config()), **overrides, **quick}
     per_episode = 1 if method == "mixup" else config.per_episode
     with tempfile.TemporaryDirectory(prefix="trajaug-augment-") as scratch:
@@ -141,8 +167,9 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
 
 
 def augmented_name(row: str, seed: int, config: SeedTableConfig) -> str:
-    """File name of a row's augmented set under ``OUT/data/``."""
-    return f"{row}-{config.demos}demos-seed{seed}.hdf5"
+    """File name of a row's augmented set under ``OUT/data/`` (an ablation row's ``:`` and ``=`` become ``_`` and
+    ``-``)."""
+    return f"{row.replace(':', '_').replace('=', '-')}-{config.demos}demos-seed{seed}.hdf5"
 
 
 def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableConfig, executor: Executor,
@@ -183,9 +210,9 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     out = Path(out_dir)
     started = time.perf_counter()
     get_augmenter("noise")
-    missing = [row for row in config.rows if row != "demos" and _row_method(row)[0] not in REGISTRY]
+    missing = [row for row in config.rows if row != "demos" and row_method(row)[0] not in REGISTRY]
     rows = [row for row in config.rows if row not in missing]
-    seeds = list(range(config.seeds))
+    seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     jobs = [(row, seed) for row in rows if row != "demos" for seed in seeds]
     with executor_for(executor, workers) as pool:
         augmented = run_augmentations(jobs, out, config, pool, progress, ship_data)
@@ -266,7 +293,9 @@ def write_table(table: list[dict[str, Any]], record: dict[str, Any], out: Path) 
                      "reference: augmented return": _number(e["reference_augmented_return"]),
                      "reference: BC return": _number(e["reference_bc_return"])})
         lines.append(line)
-    text = (f"# Seed table: {config['dataset']}, {config['demos']} demos, {config['seeds']} seed(s)\n\n"
+    first = config.get("first_seed", 0)
+    seeds = f"{config['seeds']} seed(s)" + (f" ({first}–{first + config['seeds'] - 1})" if first else "")
+    text = (f"# Seed table: {config['dataset']}, {config['demos']} demos, {seeds}\n\n"
             f"BC (CORL defaults, {config['bc_steps']} updates, the same for every row) trained on each row's data "
             f"alone — no expert transitions except in the `demos` row — and evaluated on {config['eval_episodes']} "
             "episodes per seed; mean over seeds ± 95% Student-t CI. Reference columns: the original slides "
