@@ -60,3 +60,28 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(TrajaugInputError, match="not a trajaug generator"):
         loaded.load(tmp_path / "junk.pt")
+
+
+def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheetah_demos: Dataset,
+                                                                          tmp_path: Path) -> None:
+    import dataclasses
+
+    from trajaug.augment.base import augment
+    from trajaug.datasets.check import physics_check
+
+    demos = cheetah_demos.first_episodes(1)
+    path = tmp_path / "generator.pt"
+    clean, _ = augment("cat", demos, dataclasses.replace(TINY, total_steps=0, save_generator=str(path)),
+                       per_episode=2, seed=3)
+    noisy, _ = augment("cat", demos, dataclasses.replace(TINY, load_generator=str(path), execution_noise=0.2),
+                       per_episode=2, seed=3)
+    # same start state and generator: the first executed actions differ by the (clipped) noise alone
+    first = noisy.episode_bounds[:, 0]
+    difference = noisy.actions[first] - clean.actions[first]
+    assert np.abs(difference).max() > 0.05 and np.abs(difference).max() <= 1.0
+    assert 0.1 < float(np.abs(noisy.actions - clean.actions[: len(noisy)]).mean()) < 0.6
+    assert np.abs(noisy.actions).max() <= 1.0  # executed actions are clipped to the box, then stored
+    report = physics_check(noisy, max_transitions=300, seed=0)
+    assert report.p95 < 1e-2  # the stored action is the executed one: every transition is physical
+    with pytest.raises(TrajaugInputError, match="execution_noise must be ≥ 0"):
+        CATConfig(execution_noise=-0.1)

@@ -79,13 +79,14 @@ def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
     assert result["failed_cells"] == 0
     summary = result["summary"]
     assert len(summary) == 2 * 2 * 3  # demo counts × noise levels × rows
-    assert {s["row"] for s in summary} == {"demos", "cat", "demos+cat"}
+    assert {s["row"] for s in summary} == {"demos", "augmented", "demos+augmented"}
     assert all(s["seeds"] == 1 for s in summary)
     assert all(s["ratio_to_demos"] == pytest.approx(1.0) for s in summary if s["row"] == "demos")
     assert (tmp_path / "few" / "few_demo_noise0.1.png").stat().st_size > 1000
+    assert "| BC on demos + CAT |" in (tmp_path / "few" / "few_demo.md").read_text()
     cells = json.loads((tmp_path / "few" / "few_demo.json").read_text())["cells"]
-    with_demos = [c for c in cells if c["row"] == "demos+cat"]
-    cat_only = [c for c in cells if c["row"] == "cat"]
+    with_demos = [c for c in cells if c["row"] == "demos+augmented"]
+    cat_only = [c for c in cells if c["row"] == "augmented"]
     # demos + CAT trains on more transitions than CAT alone: exactly the demos' (1000 per demo)
     for both, alone in zip(sorted(with_demos, key=lambda c: (c["demos"], c["action_noise"])),
                            sorted(cat_only, key=lambda c: (c["demos"], c["action_noise"])), strict=True):
@@ -140,3 +141,18 @@ def test_cli_rejects_bad_rows_before_running(tmp_path: Path, rows: str, message:
     assert len(result.stderr.strip().splitlines()) == 1
     assert re.search(message, result.stderr)
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    ("demos", "expected an augmentation row"),
+    ("catt", "expected an augmentation row"),
+    ("cat:execution_noise=loud", "is not a float"),
+])
+def test_few_demo_cli_rejects_bad_methods(tmp_path: Path, method: str, message: str) -> None:
+    from click.testing import CliRunner
+
+    from trajaug.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "few-demo", "--method", method, "--out", str(tmp_path / "f")])
+    assert result.exit_code == 2 and re.search(message, result.stderr)
+    assert not (tmp_path / "f").exists()

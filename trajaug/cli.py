@@ -505,9 +505,14 @@ def bench_few_demo(demo_counts: str, action_noise: str, executor_kind: str, addr
                    max_retries: int, workers: int | None, out: Path, **options: Any) -> None:
     """BC return vs number of demos: BC on demos, on CAT alone, and on demos + CAT (resumable)."""
     from trajaug.bench.few_demo import run_few_demo
+    from trajaug.bench.seed_table import row_method
 
     config = config_from_options(FewDemoConfig, {**options, "demo_counts": _numbers(demo_counts, int, "--demo-counts"),
                                                  "action_noise": _numbers(action_noise, float, "--action-noise")})
+    if config.method == "demos" or (config.method not in ROWS and ":" not in config.method):
+        raise TrajaugInputError(f"--method {config.method!r}: expected an augmentation row "
+                                f"({', '.join(r for r in ROWS if r != 'demos')}) or METHOD:key=value")
+    row_method(config.method)
     with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
           progress_bar("few-demo", None) as advance):
         result = run_few_demo(config, out, pool, progress=advance, ship_data=ship_data)

@@ -68,10 +68,19 @@ class AdversarialConfig:
     """Entropy bonus of the discriminator (reference 1e-3)."""
     stochastic_sampling: bool = False
     """Sample generator actions when generating (default: the Gaussian's mean; diversity comes from ν)."""
+    execution_noise: float = 0.0
+    """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017), so the
+    trajectories show the generator recovering from perturbed states. The executed action (clipped to the box) is the
+    one stored, so every transition stays physical; BC's squared loss averages the zero-mean noise out. 0: off (the
+    reference)."""
     save_generator: str = ""
     """Write the trained generator (policy + discriminator, weights_only file) here."""
     load_generator: str = ""
     """Skip training: load a generator saved with --save-generator."""
+
+    def __post_init__(self) -> None:
+        if not self.execution_noise >= 0:
+            raise TrajaugInputError(f"execution_noise must be ≥ 0, got {self.execution_noise}")
 
 
 class DemoStartEnv(gym.Env):
@@ -267,11 +276,15 @@ class AdversarialAugmenter(Augmenter):
         noise = (hints_rng.uniform(-sigma, sigma, size=(len(job_demos), longest, demos.act_dim))
                  if sigma is not None else None)
 
+        execution = (np.random.default_rng([self.seed, 2]).normal(
+            0.0, self.config.execution_noise, size=(len(job_demos), longest, demos.act_dim))
+            if self.config.execution_noise > 0 else None)
+
         def controller(jobs: np.ndarray, steps: np.ndarray, observations: np.ndarray) -> np.ndarray:
-            if noise is None:
-                return self.trainer.act(observations, None)
-            hints = np.clip(actions[starts[job_demos[jobs]] + steps] + noise[jobs, steps], -1.0, 1.0)
-            return self.trainer.act(observations, hints)
+            hints = (None if noise is None
+                     else np.clip(actions[starts[job_demos[jobs]] + steps] + noise[jobs, steps], -1.0, 1.0))
+            chosen = self.trainer.act(observations, hints)
+            return chosen if execution is None else chosen + execution[jobs, steps]
 
         return execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress)
 

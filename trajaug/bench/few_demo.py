@@ -1,8 +1,9 @@
 """``trajaug bench few-demo``: BC return vs number of demos for BC on demos, on CAT alone, and on demos + CAT.
 
-For each demo count N (default 1, 3, 7) and seed k: CAT is fitted on the first N demos (seed k) and samples
-``per_episode`` corrected trajectories per demo; three BC rows are trained with the same BC and budget —
-the N demos alone, the CAT set alone, and the CAT set plus the N demos — and each is evaluated on
+For each demo count N (default 1, 3, 7) and seed k: CAT (or ``--method``, any seed-table row such as
+``cat:execution_noise=0.1``) is fitted on the first N demos (seed k) and samples ``per_episode`` trajectories per
+demo; three BC rows are trained with the same BC and budget — the N demos alone, the augmented set alone, and the
+augmented set plus the N demos — and each is evaluated on
 ``eval_episodes`` episodes under standard and perturbed (σ = 0.1 action noise) evaluation. Perturbed evaluation is
 where few-demo BC has room to improve (reference §1 note). Resumable like the seed table (same folder layout).
 """
@@ -29,7 +30,14 @@ from trajaug.report import (
     write_markdown,
 )
 
-ROW_NAMES = {"demos": "BC on demos", "cat": "BC on CAT", "demos+cat": "BC on demos + CAT"}
+ROWS = ("demos", "augmented", "demos+augmented")
+"""Row keys: BC on the demos, on the augmented set alone, on both."""
+
+
+def row_names(method: str) -> dict[str, str]:
+    """Row key → the label tables and figures show (``cat`` is spelled CAT)."""
+    label = "CAT" if method == "cat" else method
+    return dict(zip(ROWS, ("BC on demos", f"BC on {label}", f"BC on demos + {label}"), strict=True))
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,11 @@ class FewDemoConfig:
     demo_counts: tuple[int, ...] = (1, 3, 7)
     """Numbers of demos N (the first N episodes)."""
     seeds: int = 3
-    """Seeds 0..N-1."""
+    """Seeds first_seed..first_seed+N-1."""
+    first_seed: int = 0
+    """First seed (choose settings on other seeds than the reported ones)."""
+    method: str = "cat"
+    """Augmentation: a seed-table row (``cat``, ``gail``, …) or an ablation ``METHOD:key=value[:key=value…]``."""
     per_episode: int = 71
     """CAT trajectories per demo."""
     bc_steps: int = 20_000
@@ -51,7 +63,7 @@ class FewDemoConfig:
     quick: bool = False
     """Tiny budgets for a smoke check."""
     drop_terminated: bool = False
-    """Drop CAT trajectories that ended in a terminal state (a fall) before BC (as ``datasets filter``)."""
+    """Drop augmented trajectories that ended in a terminal state (a fall) before BC (as ``datasets filter``)."""
 
 
 def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor | None = None,
@@ -64,31 +76,32 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
         defaults = FewDemoConfig()
         config = dataclasses.replace(config, **{k: v for k, v in QUICK.items()
                                                 if getattr(config, k) == getattr(defaults, k)})
-    table_configs = {n: SeedTableConfig(dataset=config.dataset, demos=n, seeds=config.seeds, rows=("cat",),
+    table_configs = {n: SeedTableConfig(dataset=config.dataset, demos=n, seeds=config.seeds, rows=(config.method,),
                                         per_episode=config.per_episode, bc_steps=config.bc_steps,
                                         eval_episodes=config.eval_episodes, quick=config.quick)
                      for n in config.demo_counts}
-    seeds = list(range(config.seeds))
+    seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     with executor_for(executor, workers) as pool:
         augmented: dict[tuple[int, int], dict[str, Any]] = {}
         for n, table_config in table_configs.items():
-            made = run_augmentations([("cat", seed) for seed in seeds], out, table_config, pool, progress,
+            made = run_augmentations([(config.method, seed) for seed in seeds], out, table_config, pool, progress,
                                      ship_data)
             for (_, seed), made_summary in made.items():
                 if "error" in made_summary:
-                    raise RuntimeError(f"CAT on {n} demos, seed {seed}: {made_summary['error']}")
+                    raise RuntimeError(f"{config.method} on {n} demos, seed {seed}: {made_summary['error']}")
                 augmented[(n, seed)] = made_summary
         cells: list[tuple[str, int, Cell]] = []
         for n in config.demo_counts:
             for seed in seeds:
-                cat_file = augmented[(n, seed)]["output"]
+                augmented_file = augmented[(n, seed)]["output"]
                 if config.drop_terminated:
-                    cat_file = without_terminated(Path(cat_file))
+                    augmented_file = without_terminated(Path(augmented_file))
                 budget = Cell(config.dataset, seed, steps=config.bc_steps, eval_episodes=config.eval_episodes)
                 for noise in config.action_noise:
                     cells += [("demos", n, dataclasses.replace(budget, episodes=n, action_noise=noise)),
-                              ("cat", n, dataclasses.replace(budget, dataset=cat_file, action_noise=noise)),
-                              ("demos+cat", n, dataclasses.replace(budget, dataset=cat_file,
+                              ("augmented", n, dataclasses.replace(budget, dataset=augmented_file,
+                                                                   action_noise=noise)),
+                              ("demos+augmented", n, dataclasses.replace(budget, dataset=augmented_file,
                                                                    with_expert=config.dataset, expert_episodes=n,
                                                                    action_noise=noise))]
         result = run_cells([cell for *_, cell in cells], out, pool, progress=progress, ship_data=ship_data)
@@ -97,13 +110,14 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
     record = {"config": dataclasses.asdict(config), "machine": machine(), "summary": summary, "cells": rows,
               "wall_seconds": time.perf_counter() - started}
     files = {"csv": write_csv(summary, out / "few_demo.csv"), "json": write_json(record, out / "few_demo.json")}
-    lines = [{"demos": s["demos"], "row": ROW_NAMES[s["row"]], "σ": s["action_noise"],
+    names = row_names(config.method)
+    lines = [{"demos": s["demos"], "row": names[s["row"]], "σ": s["action_noise"],
               "BC return (mean ± 95% CI)": format_mean_ci(s["return_mean"], s["return_ci95"]),
               "× BC on demos": s["ratio_to_demos"], "seeds": s["seeds"]} for s in summary]
     files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\n" + markdown_table(lines), out / "few_demo.md")
     for noise in config.action_noise:
         series = {}
-        for row, name in ROW_NAMES.items():
+        for row, name in names.items():
             points = [s for s in summary if s["row"] == row and s["action_noise"] == noise]
             series[name] = ([s["return_mean"] for s in points], [s["return_ci95"] for s in points])
         files[f"png_noise{noise:g}"] = line_chart_ci(
@@ -129,7 +143,7 @@ def _summarize(rows: list[dict[str, Any]], config: FewDemoConfig) -> list[dict[s
     for n in config.demo_counts:
         for noise in config.action_noise:
             by_row: dict[str, dict[str, Any]] = {}
-            for row in ROW_NAMES:
+            for row in ROWS:
                 ok = [r["return_mean"] for r in rows if r["row"] == row and r["demos"] == n
                       and r["action_noise"] == noise and r.get("status") == "ok"]
                 mean, ci = mean_ci95(ok)
