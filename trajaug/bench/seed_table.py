@@ -58,9 +58,10 @@ ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
 FILTER_BOUND = ROW_OVERRIDES["bdm-filtered"][1]["max_dynamics_error"]
 """Max one-step dynamics error kept by the physics-filtered bdm rows (observation units). Chosen on seeds 100–102
 (``--first-seed 100``): 10 drops the worst ≈ 8% of backtracked transitions and BC improved over the unfiltered set
-(4269 vs 3508, both at noise_scale 1), where 3 (≈ the median error) dropped half of them and did worse on seeds 0–4. Simulator-made data
-shows ≈ 1e-6. The ``-uniform`` rows start bdm's traces uniformly along the demos; ``bdm-cl-high-value`` ranks
-bdm-cl's starts by value inside each window (see README: high-value starts leave the start from rest uncovered)."""
+(4269 vs 3508, both at noise_scale 1), where 3 (≈ the median error) dropped half of them and did worse on seeds
+0–4. Simulator-made data shows ≈ 1e-6. The ``-uniform`` rows start bdm's traces uniformly along the demos;
+``bdm-cl-high-value`` ranks bdm-cl's starts by value inside each window (see README: high-value starts leave the
+start from rest uncovered)."""
 
 
 @dataclass(frozen=True)
