@@ -253,3 +253,22 @@ def test_both_methods_run_from_the_cli_on_a_d4rl_file(cheetah_file: Path, tmp_pa
         assert data.metadata["config"]["trace_length"] == 2
     bad = CliRunner().invoke(cli, ["augment", "bdm", "--dataset", str(cheetah_file), "--start", "best"])
     assert bad.exit_code == 2 and "start must be one of" in bad.stderr
+
+
+def test_bdm_cl_starts_uniformly_in_its_windows_and_reaches_the_head(demos: Dataset) -> None:
+    from trajaug.augment.bdm import BDMCLConfig
+
+    assert BDMCLConfig().start == "uniform" and BDMConfig().start == "high-value"
+    assert BDMCLAugmenter.Config is BDMCLConfig and BDMCLConfig().noise_scale == BDMConfig().noise_scale == 0.5
+
+    def head_start_rows(start: str) -> np.ndarray:
+        config = BDMCLConfig(**{**dataclasses.asdict(TINY), "trace_length": 4, "start": start})
+        augmented, _ = augment("bdm-cl", demos, config, per_episode=40, seed=0)
+        rows = [int(np.flatnonzero((demos.observations == e.next_observations[-1]).all(axis=1))[0]) % 200
+                for e in augmented.episodes() if len(e) == 4]  # the last stage: window [0, 50) of each demo
+        return np.array(rows)
+
+    uniform, high_value = head_start_rows("uniform"), head_start_rows("high-value")
+    assert uniform.max() < 50 and high_value.max() < 50
+    # the cheetah accelerates from rest, so value ranking keeps the window's late states; uniform starts reach the head
+    assert uniform.min() < 10 and uniform.mean() < high_value.mean() - 5
