@@ -126,33 +126,21 @@ def test_ablation_row_and_first_seed_run(cheetah_file: Path, tmp_path: Path) -> 
     assert [row["row"] for row in result["table"]] == ["noise", "noise:sigma=0.05"]
 
 
-@pytest.mark.parametrize(("rows", "message"), [
-    ("demos,catt", "unknown row\\(s\\) catt"),
-    ("bdm:steps=many", "steps='many' is not a int"),
-    ("bdm:stepz=3", "unknown keys stepz"),
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["seed-table", "--rows", "demos,catt"], "unknown row\\(s\\) catt"),
+    (["seed-table", "--rows", "bdm:steps=many"], "steps='many' is not a int"),
+    (["seed-table", "--rows", "bdm:stepz=3"], "unknown keys stepz"),
+    (["few-demo", "--method", "demos"], "expected an augmentation row"),
+    (["few-demo", "--method", "catt"], "expected an augmentation row"),
+    (["few-demo", "--method", "cat:execution_noise=loud"], "is not a float"),
 ])
-def test_cli_rejects_bad_rows_before_running(tmp_path: Path, rows: str, message: str) -> None:
+def test_bench_cli_rejects_bad_rows_before_running(tmp_path: Path, arguments: list[str], message: str) -> None:
     from click.testing import CliRunner
 
     from trajaug.cli import cli
 
-    result = CliRunner().invoke(cli, ["bench", "seed-table", "--rows", rows, "--out", str(tmp_path / "t")])
+    result = CliRunner().invoke(cli, ["bench", *arguments, "--out", str(tmp_path / "t")])
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert re.search(message, result.stderr)
     assert not (tmp_path / "t").exists()
-
-
-@pytest.mark.parametrize(("method", "message"), [
-    ("demos", "expected an augmentation row"),
-    ("catt", "expected an augmentation row"),
-    ("cat:execution_noise=loud", "is not a float"),
-])
-def test_few_demo_cli_rejects_bad_methods(tmp_path: Path, method: str, message: str) -> None:
-    from click.testing import CliRunner
-
-    from trajaug.cli import cli
-
-    result = CliRunner().invoke(cli, ["bench", "few-demo", "--method", method, "--out", str(tmp_path / "f")])
-    assert result.exit_code == 2 and re.search(message, result.stderr)
-    assert not (tmp_path / "f").exists()
