@@ -4,8 +4,9 @@
 
 Evaluates each bundled actor exactly as BC policies are evaluated (:func:`trajaug.bc.evaluate.evaluate_policy`,
 N(0, σ²) noise on every executed action, environment seeds 0+), without and with the noise. The expert under noise
-is a practical ceiling for BC under noise: a BC policy imitates the expert, so "≥ 1.5× BC on the demos" under
-perturbation needs 1.5 × (BC on the demos) ≤ the expert's own perturbed return to be reachable by imitation.
+is a practical ceiling for BC under noise (a BC policy imitates the expert; it can land above it, but rarely far):
+"≥ 1.5× BC on the demos" under perturbation asks for more than the expert's own perturbed return wherever
+1.5 × (BC on the demos) exceeds it.
 """
 
 from __future__ import annotations
