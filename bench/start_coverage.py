@@ -57,8 +57,7 @@ def main() -> None:
     quantiles = np.quantile(relative_position(demos)[pool], [0.1, 0.5, 0.9]).round(2)
     print("pool position t/T, 10/50/90% quantiles:", quantiles)
     print(f"mean reward: all states {demos.rewards.mean():.2f}, pool {demos.rewards[pool].mean():.2f}")
-    first_in_pool = [int(np.min(rows) - start) for (start, stop), rows in zip(
-        demos.episode_bounds, (pool[(pool >= a) & (pool < b)] for a, b in demos.episode_bounds), strict=True)]
+    first_in_pool = [int(pool[(pool >= start) & (pool < stop)].min() - start) for start, stop in demos.episode_bounds]
     gaps = [max(0, first - config.trace_length) for first in first_in_pool]
     print(f"head gap (first steps no trace of {config.trace_length} reaches), per demo: {gaps}")
 

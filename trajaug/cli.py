@@ -474,16 +474,11 @@ def bench() -> None:
 def bench_seed_table(rows: str, action_noise: str, executor_kind: str, address: str | None, ship_data: bool,
                      max_retries: int, workers: int | None, out: Path, **options: Any) -> None:
     """The reference results table (BC on demos vs BC on each method's augmented set), resumable."""
-    from trajaug.bench.seed_table import row_method, run_seed_table
+    from trajaug.bench.seed_table import check_rows, run_seed_table
 
     config = config_from_options(SeedTableConfig, {**options, "rows": tuple(r.strip() for r in rows.split(",")),
                                                    "action_noise": _numbers(action_noise, float, "--action-noise")})
-    unknown = [r for r in config.rows if r not in ROWS and ":" not in r]
-    if unknown:
-        raise TrajaugInputError(f"--rows: unknown row(s) {', '.join(unknown)}; known: {', '.join(ROWS)}, "
-                                "or METHOD:key=value")
-    for row in config.rows:
-        row_method(row)  # an ablation row's method and keys are checked before anything runs
+    check_rows(config.rows, "--rows")
     with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
           progress_bar("seed table", None) as advance):
         result = run_seed_table(config, out, pool, progress=advance, ship_data=ship_data)
@@ -505,14 +500,11 @@ def bench_few_demo(demo_counts: str, action_noise: str, executor_kind: str, addr
                    max_retries: int, workers: int | None, out: Path, **options: Any) -> None:
     """BC return vs number of demos: BC on demos, on CAT alone, and on demos + CAT (resumable)."""
     from trajaug.bench.few_demo import run_few_demo
-    from trajaug.bench.seed_table import row_method
+    from trajaug.bench.seed_table import check_rows
 
     config = config_from_options(FewDemoConfig, {**options, "demo_counts": _numbers(demo_counts, int, "--demo-counts"),
                                                  "action_noise": _numbers(action_noise, float, "--action-noise")})
-    if config.method == "demos" or (config.method not in ROWS and ":" not in config.method):
-        raise TrajaugInputError(f"--method {config.method!r}: expected an augmentation row "
-                                f"({', '.join(r for r in ROWS if r != 'demos')}) or METHOD:key=value")
-    row_method(config.method)
+    check_rows([config.method], "--method", allow_demos=False)
     with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
           progress_bar("few-demo", None) as advance):
         result = run_few_demo(config, out, pool, progress=advance, ship_data=ship_data)

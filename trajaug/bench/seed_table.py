@@ -135,6 +135,21 @@ def row_method(row: str) -> tuple[str, dict[str, Any]]:
     return method, overrides
 
 
+def check_rows(rows: tuple[str, ...] | list[str], option: str, allow_demos: bool = True) -> None:
+    """Raise :class:`TrajaugInputError` (one line naming ``option``) unless every row is a name of :data:`ROWS`
+    (``demos`` only where ``allow_demos``) or a valid ablation (:func:`row_method`), before anything runs."""
+    from trajaug.datasets.errors import TrajaugInputError
+
+    known = [r for r in ROWS if allow_demos or r != "demos"]
+    unknown = [r for r in rows if ":" not in r and r not in known]
+    if unknown:
+        kind = "a row" if allow_demos else "an augmentation row"
+        raise TrajaugInputError(f"{option}: unknown row(s) {', '.join(unknown)}; expected {kind} "
+                                f"({', '.join(known)}) or METHOD:key=value")
+    for row in rows:
+        row_method(row)
+
+
 def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
                 shared: Mapping[str, Any] | None = None) -> CellOutput:
     """Make one row's augmented set for one seed, in a scratch folder; returns its summary (with physics
