@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,10 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
     other = AdversarialTrainer(cheetah_demos, TINY, sigma=None, l2_weight=0.0, seed=0)
     with pytest.raises(TrajaugInputError, match="not for these demos"):
         other.load(path)
+    other_hint = AdversarialTrainer(cheetah_demos, dataclasses.replace(TINY, hint="nearest"), sigma=0.9,
+                                    l2_weight=0.1, seed=0)
+    with pytest.raises(TrajaugInputError, match="trained with --hint time, not nearest"):
+        other_hint.load(path)
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(TrajaugInputError, match="not a trajaug generator"):
         loaded.load(tmp_path / "junk.pt")
@@ -64,8 +69,6 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
 
 def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheetah_demos: Dataset,
                                                                           tmp_path: Path) -> None:
-    import dataclasses
-
     from trajaug.augment.base import augment
     from trajaug.datasets.check import physics_check
 
@@ -85,3 +88,23 @@ def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheeta
     assert report.p95 < 1e-2  # the stored action is the executed one: every transition is physical
     with pytest.raises(TrajaugInputError, match="execution_noise must be ≥ 0"):
         CATConfig(execution_noise=-0.1)
+
+
+def test_nearest_hint_is_the_action_of_the_nearest_demo_state(cheetah_demos: Dataset) -> None:
+    from trajaug.augment.adversarial import DemoHints
+
+    demos = cheetah_demos.first_episodes(2)
+    mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
+    nearest, timed = DemoHints(demos, mean, std, "nearest"), DemoHints(demos, mean, std, "time")
+    rows = np.array([3, 250, demos.episode_bounds[1, 0] + 40])
+    states = demos.observations[rows] + 1e-4 * std  # slightly off the demo states
+    # on (or next to) a demo state both hints give that state's action
+    np.testing.assert_array_equal(nearest(np.zeros(3, int), np.zeros(3, int), states), demos.actions[rows])
+    np.testing.assert_array_equal(timed(np.array([0, 0, 1]), np.array([3, 250, 40]), states), demos.actions[rows])
+    # away from its time step, the state-indexed hint follows the state, the time-indexed one the clock
+    np.testing.assert_array_equal(nearest(np.array([0]), np.array([0]), demos.observations[[250]]),
+                                  demos.actions[[250]])
+    np.testing.assert_array_equal(timed(np.array([0]), np.array([0]), demos.observations[[250]]),
+                                  demos.actions[[0]])
+    with pytest.raises(TrajaugInputError, match="hint must be one of time, nearest"):
+        CATConfig(hint="phase")

@@ -38,8 +38,9 @@ from trajaug.sim import make_env, restore
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    total_steps: int = 200_000
-    """Environment steps of the adversarial PPO phase."""
+    total_steps: int = 500_000
+    """Environment steps of the adversarial PPO phase (≈ 3 min here; 200k left Walker2d generators below BC, 1.5M
+    gave no more than 500k on a tuning seed)."""
     n_envs: int = 8
     """Parallel generator environments (stepped in one process)."""
     n_steps: int = 256
@@ -58,8 +59,9 @@ class AdversarialConfig:
     """Generator policy and value hidden sizes (tanh)."""
     log_std_init: float = -1.5
     """Initial log standard deviation of the Gaussian generator."""
-    bc_warmstart_steps: int = 3000
-    """Regression steps fitting the policy mean to demo actions before the adversarial phase (0: off)."""
+    bc_warmstart_steps: int = 20_000
+    """Regression steps fitting the policy mean to demo actions before the adversarial phase (0: off); as many as
+    BC's own updates (3000 left the Walker2d generator at half of BC's return)."""
     disc_hidden: tuple[int, ...] = (64, 64)
     """Discriminator hidden sizes (reference 2×64 tanh)."""
     disc_lr: float = 3e-4
@@ -68,6 +70,11 @@ class AdversarialConfig:
     """Entropy bonus of the discriminator (reference 1e-3)."""
     stochastic_sampling: bool = False
     """Sample generator actions when generating (default: the Gaussian's mean; diversity comes from ν)."""
+    hint: str = "time"
+    """Which demo action a'_t distorts (CAT only): ``time`` — the action of the generator's own demo at the same
+    step t (the reference); ``nearest`` — the action at the demo state nearest to s_t (Euclidean distance in
+    normalised state space, over every demo), which stays in phase when the generator's gait drifts from its
+    demo's timing."""
     execution_noise: float = 0.0
     """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017), so the
     trajectories show the generator recovering from perturbed states. The executed action (clipped to the box) is the
@@ -81,17 +88,46 @@ class AdversarialConfig:
     def __post_init__(self) -> None:
         if not self.execution_noise >= 0:
             raise TrajaugInputError(f"execution_noise must be ≥ 0, got {self.execution_noise}")
+        if self.hint not in HINTS:
+            raise TrajaugInputError(f"hint must be one of {', '.join(HINTS)}, got {self.hint!r}")
+
+
+HINTS = ("time", "nearest")
+
+
+class DemoHints:
+    """The undistorted demo action a_E behind the hint a' (see ``AdversarialConfig.hint``).
+
+    ``__call__(demo_ids (B,), steps (B,), states (B, obs_dim))`` → (B, act_dim) float64.
+    """
+
+    def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, mode: str) -> None:
+        self.actions, self.starts = demo_action_table(demos)
+        self.mode, self.obs_mean, self.obs_std = mode, obs_mean, obs_std
+        self.normalized = (demos.observations.astype(np.float64) - obs_mean) / obs_std
+        self.squared_norms = (self.normalized ** 2).sum(axis=1)
+
+    def nearest_rows(self, states: np.ndarray) -> np.ndarray:
+        """Row index (B,) of the demo state nearest to each of ``states`` (B, obs_dim)."""
+        queries = (np.asarray(states, np.float64) - self.obs_mean) / self.obs_std
+        distances = self.squared_norms[None, :] - 2.0 * queries @ self.normalized.T
+        return np.argmin(distances, axis=1)
+
+    def __call__(self, demo_ids: np.ndarray, steps: np.ndarray, states: np.ndarray) -> np.ndarray:
+        if self.mode == "nearest":
+            return self.actions[self.nearest_rows(states)]
+        return self.actions[self.starts[demo_ids] + steps]
 
 
 class DemoStartEnv(gym.Env):
     """Generator environment (see the module docstring); observation (obs_dim + hint_dim,), action the task's."""
 
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
-                 seed: int) -> None:
+                 seed: int, hint: str = "time") -> None:
         assert demos.env_id is not None
         self.sim = make_env(demos.env_id)
         self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
-        self.actions, self.starts = demo_action_table(demos)
+        self.hints = DemoHints(demos, obs_mean, obs_std, hint)
         self.lengths = np.diff(demos.episode_bounds, axis=1)[:, 0]
         self.start_states = [(np.asarray(job.qpos), np.asarray(job.qvel))
                              for job in demo_start_jobs(demos, list(range(demos.n_episodes)), seed)]
@@ -106,7 +142,8 @@ class DemoStartEnv(gym.Env):
         normalized = (self.state - self.obs_mean) / self.obs_std
         if self.sigma is None:
             return normalized.astype(np.float32)
-        hint = distort(self.actions[self.starts[self.demo] + self.step_index], self.sigma, self.rng)
+        demo_action = self.hints(np.array([self.demo]), np.array([self.step_index]), self.state[None])[0]
+        hint = distort(demo_action, self.sigma, self.rng)
         return np.concatenate([normalized, hint]).astype(np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -178,7 +215,7 @@ class AdversarialTrainer:
 
         c = self.config
         envs = DummyVecEnv([lambda k=k: DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma,  # type: ignore[misc]
-                                                     self.seed * 1000 + k) for k in range(c.n_envs)])
+                                                     self.seed * 1000 + k, c.hint) for k in range(c.n_envs)])
         rewarded = DiscriminatorReward(envs, self.discriminator, self.demos.obs_dim, self.obs_mean, self.obs_std,
                                        self.l2_weight)
         model = PPO("MlpPolicy", rewarded, n_steps=c.n_steps, batch_size=c.ppo_batch_size, n_epochs=c.ppo_epochs,
@@ -227,12 +264,15 @@ class AdversarialTrainer:
 
         try:
             payload = torch.load(path, weights_only=True, map_location="cpu")
-            trained_for = (payload["env_id"], payload["sigma"])
+            trained_for = (payload["env_id"], payload["sigma"], payload["config"].get("hint", "time"))
         except Exception as error:  # torch.load raises many types for a file that is not a checkpoint
             raise TrajaugInputError(f"{path}: not a trajaug generator ({type(error).__name__})") from None
-        if trained_for != (self.demos.env_id, self.sigma):
+        if trained_for[:2] != (self.demos.env_id, self.sigma):
             raise TrajaugInputError(f"{path}: generator was trained for {trained_for[0]} "
                                     f"(σ={trained_for[1]}), not for these demos")
+        if self.sigma is not None and trained_for[2] != self.config.hint:
+            raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
+                                    f"not {self.config.hint}")
         env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed)
         self.policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 0.0,
                                         **_policy_kwargs(self.config))
@@ -269,7 +309,7 @@ class AdversarialAugmenter(Augmenter):
         demos = self.demos
         assert demos is not None
         sigma, _ = self._trainer_settings()
-        actions, starts = demo_action_table(demos)
+        demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         job_demos = np.repeat(np.arange(demos.n_episodes), per_episode)
         longest = int(np.diff(demos.episode_bounds, axis=1).max())
         hints_rng = np.random.default_rng([self.seed, 1])
@@ -282,7 +322,7 @@ class AdversarialAugmenter(Augmenter):
 
         def controller(jobs: np.ndarray, steps: np.ndarray, observations: np.ndarray) -> np.ndarray:
             hints = (None if noise is None
-                     else np.clip(actions[starts[job_demos[jobs]] + steps] + noise[jobs, steps], -1.0, 1.0))
+                     else np.clip(demo_hints(job_demos[jobs], steps, observations) + noise[jobs, steps], -1.0, 1.0))
             chosen = self.trainer.act(observations, hints)
             return chosen if execution is None else chosen + execution[jobs, steps]
 
