@@ -35,6 +35,9 @@ from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.errors import TrajaugInputError
 from trajaug.sim import make_env, restore
 
+HINTS = ("time", "nearest")
+"""Values of ``AdversarialConfig.hint``."""
+
 
 @dataclass(frozen=True)
 class AdversarialConfig:
@@ -92,9 +95,6 @@ class AdversarialConfig:
             raise TrajaugInputError(f"hint must be one of {', '.join(HINTS)}, got {self.hint!r}")
 
 
-HINTS = ("time", "nearest")
-
-
 class DemoHints:
     """The undistorted demo action a_E behind the hint a' (see ``AdversarialConfig.hint``).
 
@@ -110,6 +110,7 @@ class DemoHints:
     def nearest_rows(self, states: np.ndarray) -> np.ndarray:
         """Row index (B,) of the demo state nearest to each of ``states`` (B, obs_dim)."""
         queries = (np.asarray(states, np.float64) - self.obs_mean) / self.obs_std
+        # ||q − x||² without ||q||², which is the same for every demo row x and so cannot change the argmin
         distances = self.squared_norms[None, :] - 2.0 * queries @ self.normalized.T
         return np.argmin(distances, axis=1)
 
