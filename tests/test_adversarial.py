@@ -58,9 +58,9 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
     other = AdversarialTrainer(cheetah_demos, TINY, sigma=None, l2_weight=0.0, seed=0)
     with pytest.raises(TrajaugInputError, match="not for these demos"):
         other.load(path)
-    other_hint = AdversarialTrainer(cheetah_demos, dataclasses.replace(TINY, hint="nearest"), sigma=0.9,
+    other_hint = AdversarialTrainer(cheetah_demos, dataclasses.replace(TINY, hint="time"), sigma=0.9,
                                     l2_weight=0.1, seed=0)
-    with pytest.raises(TrajaugInputError, match="trained with --hint time, not nearest"):
+    with pytest.raises(TrajaugInputError, match="trained with --hint nearest, not time"):
         other_hint.load(path)
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(TrajaugInputError, match="not a trajaug generator"):

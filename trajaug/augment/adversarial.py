@@ -73,11 +73,12 @@ class AdversarialConfig:
     """Entropy bonus of the discriminator (reference 1e-3)."""
     stochastic_sampling: bool = False
     """Sample generator actions when generating (default: the Gaussian's mean; diversity comes from ν)."""
-    hint: str = "time"
-    """Which demo action a'_t distorts (CAT only): ``time`` — the action of the generator's own demo at the same
-    step t (the reference); ``nearest`` — the action at the demo state nearest to s_t (Euclidean distance in
-    normalised state space, over every demo), which stays in phase when the generator's gait drifts from its
-    demo's timing."""
+    hint: str = "nearest"
+    """Which demo action a'_t distorts (CAT only): ``nearest`` — the action at the demo state nearest to s_t
+    (Euclidean distance in normalised state space, over every demo), which stays in phase when the generator's gait
+    drifts from its demo's timing; ``time`` — the action of the generator's own demo at the same step t (the
+    reference). On a fast HalfCheetah gait (10.2k return) the time-indexed hint goes out of phase: sets of 63% of
+    the demos' return against 90–96% with ``nearest`` (tuning seeds 100, 101)."""
     execution_noise: float = 0.0
     """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017), so the
     trajectories show the generator recovering from perturbed states. The executed action (clipped to the box) is the
