@@ -14,7 +14,10 @@ from click.testing import CliRunner
 import trajaug.bc.batch as batch
 from trajaug.bc.batch import Cell, Grid, read_grid_file, run_batch
 from trajaug.cli import cli
+from trajaug.datasets.d4rl import write_d4rl
+from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.errors import TrajaugInputError
+from trajaug.datasets.registry import file_sha256
 from trajaug.executors import LocalExecutor
 
 
@@ -79,7 +82,9 @@ def test_finished_cell_is_skipped_and_killed_cell_is_rerun(cheetah_file: Path, t
     finished = out / "cells" / done.cell_id
     finished.mkdir(parents=True)
     (finished / "result.json").write_text(json.dumps({"cell_id": done.cell_id, **done.to_dict(), "status": "ok",
-                                                      "return_mean": 12345.0, "normalized_mean": 50.0}))
+                                                      "return_mean": 12345.0, "normalized_mean": 50.0,
+                                                      "data_sha256": file_sha256(cheetah_file),
+                                                      "expert_sha256": None}))
     # a cell killed mid-training: partial files, no result.json
     partial = out / "cells" / killed.cell_id
     partial.mkdir(parents=True)
@@ -89,6 +94,24 @@ def test_finished_cell_is_skipped_and_killed_cell_is_rerun(cheetah_file: Path, t
     assert result.rows[0]["return_mean"] == 12345.0
     assert result.rows[1]["status"] == "ok" and result.rows[1]["return_mean"] != 12345.0
     assert json.loads((partial / "result.json").read_text())["status"] == "ok"
+
+
+def test_cells_made_from_other_data_are_run_again(cheetah_demos: Dataset, cheetah_file: Path,
+                                                  tmp_path: Path) -> None:
+    grid = tiny_grid(str(cheetah_file), seeds=1)
+    out = tmp_path / "out"
+    first = run_batch(grid, out, workers=1)
+    assert first.rows[0]["data_sha256"] == file_sha256(cheetah_file)
+    # the same name now holds other demos (as a dataset name does after its expert is replaced)
+    write_d4rl(cheetah_demos.select_episodes([2, 1, 0]), cheetah_file, force=True)
+    with pytest.warns(UserWarning, match="1 finished cell.* made from other data"):
+        again = run_batch(grid, out, workers=1)
+    assert (again.ran, again.skipped) == (1, 0)
+    assert again.rows[0]["data_sha256"] == file_sha256(cheetah_file) != first.rows[0]["data_sha256"]
+    assert again.rows[0]["data_return_mean"] != first.rows[0]["data_return_mean"]  # retrained on the new demos
+    trained = json.loads((out / "train" / grid.cells()[0].training_id / "config.json").read_text())
+    assert trained["data"]["data_sha256"] == file_sha256(cheetah_file)
+    assert run_batch(grid, out, workers=1).skipped == 1  # and now it is finished
 
 
 def test_failing_cell_is_recorded_and_the_grid_finishes(cheetah_file: Path, tmp_path: Path) -> None:

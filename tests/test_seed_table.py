@@ -12,6 +12,9 @@ import pytest
 
 import trajaug.bc.batch as batch_module
 from trajaug.bench.seed_table import SeedTableConfig, run_augmentations, run_seed_table, summarize
+from trajaug.datasets.d4rl import write_d4rl
+from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.registry import file_sha256
 from trajaug.executors import LocalExecutor
 from trajaug.report import t_critical_95
 
@@ -50,6 +53,19 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
     with LocalExecutor(1) as executor:
         found = run_augmentations([("cat", 0), ("noise", 0)], moved, config, executor)
     assert {Path(summary["output"]).parent for summary in found.values()} == {moved / "data"}
+
+
+def test_sets_made_from_other_demos_are_made_again(cheetah_demos: Dataset, cheetah_file: Path,
+                                                   tmp_path: Path) -> None:
+    config = SeedTableConfig(dataset=str(cheetah_file), demos=2, seeds=1, rows=("noise",), per_episode=1)
+    with LocalExecutor(1) as executor:
+        first = run_augmentations([("noise", 0)], tmp_path, config, executor)[("noise", 0)]
+        assert first["source_sha256"] == file_sha256(cheetah_file)
+        write_d4rl(cheetah_demos.select_episodes([2, 1, 0]), cheetah_file, force=True)
+        with pytest.warns(UserWarning, match="1 augmented set.* made from other demos"):
+            again = run_augmentations([("noise", 0)], tmp_path, config, executor)[("noise", 0)]
+    assert again["source_sha256"] == file_sha256(cheetah_file) != first["source_sha256"]
+    assert again["demo_return_mean"] != first["demo_return_mean"]
 
 
 def test_summary_arithmetic() -> None:

@@ -187,6 +187,7 @@ def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | 
         "transitions": len(augmented),
         "augmented_return_mean": float(augmented.episode_returns().mean()) if augmented.n_episodes else None,
         "demo_return_mean": float(demos.episode_returns().mean()),
+        "source_sha256": demos.metadata.get("file_sha256"),
         "fit_seconds": fitted - started,
         "sample_seconds": finished - fitted,
         "wall_seconds": finished - started,

@@ -46,6 +46,7 @@ import itertools
 import json
 import re
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,9 +203,10 @@ def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None) 
     ``train/<training-id>/`` files (unless a finished training was found there) and ``cells/<cell-id>/eval.json``,
     then ``result.json`` last. ``shared`` maps dataset names to shipped file contents (see :func:`ship_datasets`);
     names found there are read from a local copy instead of by name or path."""
+    fingerprint = data_fingerprint(cell, shared or {})
     with tempfile.TemporaryDirectory(prefix="trajaug-cell-") as scratch:
         policy, metrics, files = _trained_policy(cell, Path(out_dir) / "train" / cell.training_id, Path(scratch),
-                                                 shared or {})
+                                                 shared or {}, fingerprint)
     if policy.env_id is None:
         raise TrajaugInputError(f"{cell.dataset}: the dataset names no environment to evaluate in")
     result = evaluate_policy(policy, policy.env_id, cell.eval_episodes, seed=cell.seed,
@@ -216,28 +218,63 @@ def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None) 
            "train_steps_per_s": metrics["steps_per_s"], "train_wall_s": metrics["wall_s"],
            **{k: v for k, v in result.to_dict(include_returns=False).items()
               if k in ("return_mean", "return_std", "return_ci95", "normalized_mean", "normalized_ci95")},
-           "eval_wall_s": result.wall_s}
+           "eval_wall_s": result.wall_s, **fingerprint}
     folder = f"cells/{cell.cell_id}"
     return CellOutput(row, files + ((f"{folder}/eval.json", json_bytes(result.to_dict())),
                                     (f"{folder}/result.json", json_bytes(row))))
 
 
-def _trained_policy(cell: Cell, folder: Path, scratch: Path, shared: Mapping[str, Any]
+def dataset_sha256(name: str, shared: Mapping[str, Any]) -> str | None:
+    """sha256 of the file ``name`` resolves to (a shipped copy's, if shipped); None for a Minari folder."""
+    from trajaug.datasets.registry import file_sha256, resolve
+
+    if name in shared:
+        return str(shared[name][0])
+    location = Path(resolve(name).location)
+    return file_sha256(location) if location.is_file() else None
+
+
+def data_fingerprint(cell: Cell, shared: Mapping[str, Any]) -> dict[str, str | None]:
+    """``{"data_sha256", "expert_sha256"}`` of the files a cell reads: a stored training or result counts as
+    finished only for the same contents (a dataset name rebuilt from a new expert is other data)."""
+    return {"data_sha256": dataset_sha256(cell.dataset, shared),
+            "expert_sha256": dataset_sha256(cell.with_expert, shared) if cell.with_expert else None}
+
+
+def _trained_policy(cell: Cell, folder: Path, scratch: Path, shared: Mapping[str, Any],
+                    fingerprint: Mapping[str, str | None]
                     ) -> tuple[Any, dict[str, Any], tuple[tuple[str, bytes], ...]]:
-    """The policy and metrics in ``folder`` if a finished training is there (no files to write), else train into
-    ``scratch`` and return its files, ``metrics.json`` last (its presence marks a finished training)."""
+    """The policy and metrics in ``folder`` if a finished training on the same data is there (no files to
+    write), else train into ``scratch`` and return its files, ``metrics.json`` last (its presence marks a
+    finished training)."""
     from trajaug.bc.policy import load_checkpoint
 
-    if (folder / "metrics.json").is_file() and (folder / "policy.pt").is_file():
+    if (folder / "metrics.json").is_file() and (folder / "policy.pt").is_file() and _same_data(folder, fingerprint):
         return (load_checkpoint(folder / "policy.pt").policy, json.loads((folder / "metrics.json").read_text()),
                 ())
     data = load_episodes(local_dataset(cell.dataset, shared), cell.episodes, cell.episodes_seed)
     expert = (load_episodes(local_dataset(cell.with_expert, shared), cell.expert_episodes, cell.episodes_seed)
               if cell.with_expert else None)
-    provenance = {k: v for k, v in cell.to_dict().items() if k not in ("action_noise", "eval_episodes")}
+    provenance = {**{k: v for k, v in cell.to_dict().items() if k not in ("action_noise", "eval_episodes")},
+                  **fingerprint}
     policy, metrics = train_bc(data, cell.bc_config(), scratch / "train", expert=expert, force=True,
                                provenance=provenance)
     return policy, metrics, folder_files(scratch / "train", f"train/{cell.training_id}", last=("metrics.json",))
+
+
+def _cached_sha256(name: str, cache: dict[str, str | None]) -> str | None:
+    if name not in cache:
+        cache[name] = dataset_sha256(name, {})
+    return cache[name]
+
+
+def _same_data(folder: Path, fingerprint: Mapping[str, str | None]) -> bool:
+    """Whether the training in ``folder`` recorded the same data fingerprint (its config.json's ``data``)."""
+    try:
+        recorded = json.loads((folder / "config.json").read_text()).get("data", {})
+    except (OSError, ValueError):
+        return False
+    return all(recorded.get(key) == value for key, value in fingerprint.items())
 
 
 def ship_datasets(cells: Sequence[Cell]) -> dict[str, tuple[str, bytes]]:
@@ -292,7 +329,7 @@ def read_result(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
         return None
 
 
-def _prepare_datasets(cells: Sequence[Cell]) -> None:
+def prepare_datasets(cells: Sequence[Cell]) -> None:
     """Build named datasets that are not built yet, once, here (not racing in several workers). Errors are left
     for the cells to report."""
     from trajaug.datasets.registry import build, resolve
@@ -323,13 +360,31 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
     This process writes every file the cells return (see :class:`~trajaug.executors.CellOutput`). ``ship_data``:
     send each dataset's file to the workers once (for clusters without a shared filesystem)."""
     out = Path(out_dir)
-    finished = {c.cell_id for c in cells if (read_result(out, c) or {}).get("status") == "ok"}
+    prepare_datasets(cells)
+    current: dict[str, str | None] = {}
+    finished: set[str] = set()
+    stale = 0
+    for cell in cells:
+        row = read_result(out, cell) or {}
+        if row.get("status") != "ok":
+            continue
+        try:
+            expected = {"data_sha256": _cached_sha256(cell.dataset, current),
+                        "expert_sha256": _cached_sha256(cell.with_expert, current) if cell.with_expert else None}
+        except Exception:  # noqa: BLE001 - a dataset that no longer resolves: the cell reports it when re-run
+            expected = {"data_sha256": "unresolved"}
+        if all(row.get(key) == value for key, value in expected.items()):
+            finished.add(cell.cell_id)
+        else:
+            stale += 1
+    if stale:
+        warnings.warn(f"{out}: {stale} finished cell(s) were made from other data than their datasets hold now "
+                      f"(or by a version that did not record it); running them again", stacklevel=2)
     todo = [c for c in cells if c.cell_id not in finished]
     if progress is not None and finished:
         progress(len(finished))
     failed = 0
     if todo:
-        _prepare_datasets(todo)
         shared = ship_datasets(todo) if ship_data else None
         with executor_for(executor, workers) as pool:
             for cell, outcome in pool.map_unordered(functools.partial(run_cell, out_dir=str(out)), todo, shared):
@@ -337,17 +392,25 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
                     failed += 1
                     write_json(_error_row(cell, outcome), out / "cells" / cell.cell_id / "result.json")
                 else:
-                    write_cell_files(out, _new_files(out, outcome.files))
+                    write_cell_files(out, _new_files(out, outcome.files, outcome.value))
                 if progress is not None:
                     progress(1)
     rows = [read_result(out, c) or _error_row(c, RuntimeError("no result")) for c in cells]
     return BatchResult(rows, len(todo), len(finished), failed, {})
 
 
-def _new_files(out: Path, files: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """``files`` without those of a training another cell has already written (first finished, first kept)."""
-    return [(path, content) for path, content in files
-            if not (path.startswith("train/") and (out / Path(path).parent / "metrics.json").is_file())]
+def _new_files(out: Path, files: Sequence[tuple[str, bytes]], row: Mapping[str, Any]
+               ) -> list[tuple[str, bytes]]:
+    """``files`` without those of a training another cell has already written on the same data (first finished,
+    first kept); a training there on other data is replaced."""
+    fingerprint = {key: row.get(key) for key in ("data_sha256", "expert_sha256")}
+
+    def kept_elsewhere(path: str) -> bool:
+        folder = out / Path(path).parent
+        return (path.startswith("train/") and (folder / "metrics.json").is_file()
+                and _same_data(folder, fingerprint))
+
+    return [(path, content) for path, content in files if not kept_elsewhere(path)]
 
 
 def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None, workers: int | None = None,

@@ -24,6 +24,7 @@ import platform
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,11 +196,18 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
     """Every ``(row, seed)`` job's summary: read from ``OUT/data/`` when a finished one is there, else made on
     ``executor`` and written here. A failed job's summary is ``{"error": "<type>: <message>"}``."""
     done: dict[tuple[str, int], dict[str, Any]] = {}
+    source_sha256 = _source_sha256(config.dataset)
     for job in jobs:
         summary_path = out / "data" / (augmented_name(*job, config) + ".physics.json")
-        if summary_path.is_file():  # the set's path is where it is now (the folder may have been moved)
-            located = str(summary_path.with_name(augmented_name(*job, config)))
-            done[job] = {**json.loads(summary_path.read_text()), "output": located, "path": located}
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        if summary and summary.get("source_sha256") == source_sha256:
+            located = str(summary_path.with_name(augmented_name(*job, config)))  # where the folder is now
+            done[job] = {**summary, "output": located, "path": located}
+    stale = sum(1 for job in jobs if job not in done
+                and (out / "data" / (augmented_name(*job, config) + ".physics.json")).is_file())
+    if stale:
+        warnings.warn(f"{out}: {stale} augmented set(s) were made from other demos than {config.dataset} holds now "
+                      f"(or by a version that did not record it); making them again", stacklevel=2)
     if progress is not None and done:
         progress(len(done))
     todo = [job for job in jobs if job not in done]
@@ -214,6 +222,18 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
         if progress is not None:
             progress(1)
     return done
+
+
+def _source_sha256(dataset: str) -> str | None:
+    """sha256 of the file ``dataset`` resolves to (built first if it is a name not built yet), or None when it does
+    not resolve (the augmentation jobs then report the error)."""
+    from trajaug.bc.batch import dataset_sha256, prepare_datasets
+
+    prepare_datasets([Cell(dataset, 0)])
+    try:
+        return dataset_sha256(dataset, {})
+    except Exception:  # noqa: BLE001 - reported by the jobs
+        return None
 
 
 def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Executor | None = None,
