@@ -23,9 +23,9 @@ demo: $(STAMP)
 	$(VENV)/bin/trajaug datasets build halfcheetah-expert
 	$(VENV)/bin/trajaug datasets info halfcheetah-expert
 	$(VENV)/bin/trajaug augment cat --dataset halfcheetah-expert --episodes 7 --per-episode 10 \
-		--total-steps 20480 --out $(DEMO_DIR)/cat.hdf5 --force
-	$(VENV)/bin/trajaug bc train --dataset $(DEMO_DIR)/cat.hdf5 --steps 5000 --out $(DEMO_DIR)/bc-on-cat --force
-	$(VENV)/bin/trajaug bc train --dataset halfcheetah-expert --episodes 7 --steps 5000 --out $(DEMO_DIR)/bc-on-demos --force
+		--total-steps 102400 --out $(DEMO_DIR)/cat.hdf5 --force
+	$(VENV)/bin/trajaug bc train --dataset $(DEMO_DIR)/cat.hdf5 --steps 10000 --out $(DEMO_DIR)/bc-on-cat --force
+	$(VENV)/bin/trajaug bc train --dataset halfcheetah-expert --episodes 7 --steps 10000 --out $(DEMO_DIR)/bc-on-demos --force
 	$(VENV)/bin/trajaug bc eval $(DEMO_DIR)/bc-on-cat/policy.pt --episodes 20
 	$(VENV)/bin/trajaug bc eval $(DEMO_DIR)/bc-on-demos/policy.pt --episodes 20
 
