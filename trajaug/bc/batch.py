@@ -225,12 +225,16 @@ def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None) 
 
 
 def dataset_sha256(name: str, shared: Mapping[str, Any]) -> str | None:
-    """sha256 of the file ``name`` resolves to (a shipped copy's, if shipped); None for a Minari folder."""
-    from trajaug.datasets.registry import file_sha256, resolve
+    """sha256 of the file ``name`` resolves to (a shipped copy's, if shipped; a name not built here yet is built
+    first, as reading it would); None for a Minari folder."""
+    from trajaug.datasets.registry import build, file_sha256, resolve
 
     if name in shared:
         return str(shared[name][0])
-    location = Path(resolve(name).location)
+    resolved = resolve(name)
+    if resolved.kind in ("build", "stale"):
+        build(name)
+    location = Path(resolved.location)
     return file_sha256(location) if location.is_file() else None
 
 
