@@ -125,7 +125,7 @@ class DemoStartEnv(gym.Env):
     """Generator environment (see the module docstring); observation (obs_dim + hint_dim,), action the task's."""
 
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
-                 seed: int, hint: str = "time") -> None:
+                 seed: int, hint: str) -> None:
         assert demos.env_id is not None
         self.sim = make_env(demos.env_id)
         self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
@@ -275,7 +275,7 @@ class AdversarialTrainer:
         if self.sigma is not None and trained_for[2] != self.config.hint:
             raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
                                     f"not {self.config.hint}")
-        env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed)
+        env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed, self.config.hint)
         self.policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 0.0,
                                         **_policy_kwargs(self.config))
         try:

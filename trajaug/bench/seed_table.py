@@ -197,14 +197,17 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
     ``executor`` and written here. A failed job's summary is ``{"error": "<type>: <message>"}``."""
     done: dict[tuple[str, int], dict[str, Any]] = {}
     source_sha256 = _source_sha256(config.dataset)
+    stale = 0
     for job in jobs:
         summary_path = out / "data" / (augmented_name(*job, config) + ".physics.json")
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-        if summary and summary.get("source_sha256") == source_sha256:
-            located = str(summary_path.with_name(augmented_name(*job, config)))  # where the folder is now
-            done[job] = {**summary, "output": located, "path": located}
-    stale = sum(1 for job in jobs if job not in done
-                and (out / "data" / (augmented_name(*job, config) + ".physics.json")).is_file())
+        if not summary_path.is_file():
+            continue
+        summary = json.loads(summary_path.read_text())
+        if summary.get("source_sha256") != source_sha256:
+            stale += 1
+            continue
+        located = str(summary_path.with_name(augmented_name(*job, config)))  # where the folder is now
+        done[job] = {**summary, "output": located, "path": located}
     if stale:
         warnings.warn(f"{out}: {stale} augmented set(s) were made from other demos than {config.dataset} holds now "
                       f"(or by a version that did not record it); making them again", stacklevel=2)
@@ -227,9 +230,8 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
 def _source_sha256(dataset: str) -> str | None:
     """sha256 of the file ``dataset`` resolves to (built first if it is a name not built yet), or None when it does
     not resolve (the augmentation jobs then report the error)."""
-    from trajaug.bc.batch import dataset_sha256, prepare_datasets
+    from trajaug.bc.batch import dataset_sha256
 
-    prepare_datasets([Cell(dataset, 0)])
     try:
         return dataset_sha256(dataset, {})
     except Exception:  # noqa: BLE001 - reported by the jobs
