@@ -74,9 +74,10 @@ def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheeta
 
     demos = cheetah_demos.first_episodes(1)
     path = tmp_path / "generator.pt"
-    clean, _ = augment("cat", demos, dataclasses.replace(TINY, total_steps=0, save_generator=str(path)),
+    every = dataclasses.replace(TINY, keep_fraction=1.0)  # no rejection: the same two rollouts in both runs
+    clean, _ = augment("cat", demos, dataclasses.replace(every, total_steps=0, save_generator=str(path)),
                        per_episode=2, seed=3)
-    noisy, _ = augment("cat", demos, dataclasses.replace(TINY, load_generator=str(path), execution_noise=0.2),
+    noisy, _ = augment("cat", demos, dataclasses.replace(every, load_generator=str(path), execution_noise=0.2),
                        per_episode=2, seed=3)
     # same start state and generator: the first executed actions differ by the (clipped) noise alone
     first = noisy.episode_bounds[:, 0]
@@ -108,3 +109,36 @@ def test_nearest_hint_is_the_action_of_the_nearest_demo_state(cheetah_demos: Dat
                                   demos.actions[[0]])
     with pytest.raises(TrajaugInputError, match="hint must be one of time, nearest"):
         CATConfig(hint="phase")
+
+
+@pytest.mark.parametrize("method", ["cat", "gail"])
+def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dataset, tmp_path: Path,
+                                                             method: str) -> None:
+    from trajaug.augment.base import augment
+    from trajaug.augment.gail import GAILConfig
+
+    demos = cheetah_demos.first_episodes(2)
+    path = tmp_path / "generator.pt"
+    config_class = CATConfig if method == "cat" else GAILConfig
+    budget = ("total_steps", "n_envs", "n_steps", "ppo_batch_size", "ppo_epochs", "hidden", "bc_warmstart_steps")
+    tiny = config_class(**{name: getattr(TINY, name) for name in budget})
+    # keep_fraction 1, 4 per demo: exactly the 4 candidates per demo that keep_fraction 0.5 draws for 2 per demo
+    every, _ = augment(method, demos, dataclasses.replace(tiny, keep_fraction=1.0, save_generator=str(path)),
+                       per_episode=4, seed=5)
+    kept, summary = augment(method, demos, dataclasses.replace(tiny, keep_fraction=0.5, load_generator=str(path)),
+                            per_episode=2, seed=5)
+    trainer = AdversarialTrainer(demos, tiny, sigma=0.9 if method == "cat" else None, l2_weight=0.0, seed=0)
+    trainer.load(path)
+    log_d = trainer.discriminator.log_probability(every.observations, every.actions)
+    scores = np.array([log_d[a:b].mean() for a, b in every.episode_bounds]).reshape(2, 4)
+    best = np.sort(np.argsort(-scores, axis=1)[:, :2] + np.array([[0], [4]]), axis=1).ravel()
+    expected = every.select_episodes(best)
+    assert kept.n_episodes == 4 and list(np.bincount(kept.source_episode[kept.episode_bounds[:, 0]])) == [2, 2]
+    np.testing.assert_array_equal(kept.observations, expected.observations)
+    rejected = np.setdiff1d(np.arange(8), best)
+    assert summary["sample_candidates_per_demo"] == 4 and summary["sample_kept_per_demo"] == 2
+    assert summary["sample_rejected_return_mean"] == pytest.approx(every.episode_returns()[rejected].mean())
+    assert summary["sample_kept_mean_log_d"] > summary["sample_rejected_mean_log_d"]
+    assert summary["augmented_return_mean"] == pytest.approx(expected.episode_returns().mean())
+    with pytest.raises(TrajaugInputError, match=r"keep_fraction must be in \(0, 1\]"):
+        CATConfig(keep_fraction=0.0)

@@ -326,6 +326,10 @@ def _augment_command(method: str) -> click.Command:
         click.echo(f"  average return {summary['augmented_return_mean']:.1f} vs demos "
                    f"{summary['demo_return_mean']:.1f} ({summary['demos']} demos); "
                    f"wall time {summary['wall_seconds']:.1f} s")
+        if "sample_rejected_return_mean" in summary:
+            click.echo(f"  kept {summary['sample_kept_per_demo']} of {summary['sample_candidates_per_demo']} "
+                       f"rollouts per demo by discriminator score; the rejected ones averaged "
+                       f"{summary['sample_rejected_return_mean']:.1f}")
 
     doc = (sys.modules[cls.__module__].__doc__ or "").strip()
     return click.command(method, help=doc, short_help=doc.splitlines()[0] if doc else None)(command)

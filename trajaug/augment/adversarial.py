@@ -20,6 +20,7 @@ start lets the adversarial phase spend them on correcting the compounding errors
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,10 @@ HINTS = ("time", "nearest")
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    total_steps: int = 500_000
-    """Environment steps of the adversarial PPO phase (≈ 3 min here; 200k left Walker2d generators below BC, 1.5M
-    gave no more than 500k on a tuning seed)."""
+    total_steps: int = 1_000_000
+    """Environment steps of the adversarial PPO phase (≈ 5 min here). On the fast HalfCheetah gait (10.2k return)
+    500k left ≈ 13% of the generated trajectories flipped over (sets of 83% of the demos' return on tuning seed 100),
+    1M left 3% (96%); on Walker2d 200k left the generator below BC and 1.5M gave no more than 500k."""
     n_envs: int = 8
     """Parallel generator environments (stepped in one process)."""
     n_steps: int = 256
@@ -84,6 +86,12 @@ class AdversarialConfig:
     trajectories show the generator recovering from perturbed states. The executed action (clipped to the box) is the
     one stored, so every transition stays physical; BC's squared loss averages the zero-mean noise out. 0: off (the
     reference)."""
+    keep_fraction: float = 0.8
+    """Discriminator rejection sampling (after Azadi et al., ICLR 2019): roll out ⌈per_episode / keep_fraction⌉
+    candidates from each demo's start and keep the ``per_episode`` the trained discriminator finds most expert-like
+    (highest mean log D(s, a) over the trajectory); the simulator's reward is not looked at. 1: keep every rollout
+    (the reference). On HalfCheetah (tuning seed 101, 1M adversarial steps) keeping the top 80% lifted the set from
+    97% to 99% of the demos' return and BC on it from 9475 to 9827 (σ 0.1: 8480 → 8902)."""
     save_generator: str = ""
     """Write the trained generator (policy + discriminator, weights_only file) here."""
     load_generator: str = ""
@@ -92,6 +100,8 @@ class AdversarialConfig:
     def __post_init__(self) -> None:
         if not self.execution_noise >= 0:
             raise TrajaugInputError(f"execution_noise must be ≥ 0, got {self.execution_noise}")
+        if not 0 < self.keep_fraction <= 1:
+            raise TrajaugInputError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
         if self.hint not in HINTS:
             raise TrajaugInputError(f"hint must be one of {', '.join(HINTS)}, got {self.hint!r}")
 
@@ -312,12 +322,16 @@ class AdversarialAugmenter(Augmenter):
         assert demos is not None
         sigma, _ = self._trainer_settings()
         demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
-        job_demos = np.repeat(np.arange(demos.n_episodes), per_episode)
+        candidates = math.ceil(round(per_episode / self.config.keep_fraction, 9))
+        job_demos = np.repeat(np.arange(demos.n_episodes), candidates)
         longest = int(np.diff(demos.episode_bounds, axis=1).max())
         hints_rng = np.random.default_rng([self.seed, 1])
         noise = (hints_rng.uniform(-sigma, sigma, size=(len(job_demos), longest, demos.act_dim))
                  if sigma is not None else None)
 
+        # stochastic sampling draws from torch's global generator: seed it here, so that a loaded generator
+        # samples the same trajectories as the freshly trained one
+        torch.manual_seed(int(np.random.default_rng([self.seed, 3]).integers(2**31)))
         execution = (np.random.default_rng([self.seed, 2]).normal(
             0.0, self.config.execution_noise, size=(len(job_demos), longest, demos.act_dim))
             if self.config.execution_noise > 0 else None)
@@ -328,7 +342,29 @@ class AdversarialAugmenter(Augmenter):
             chosen = self.trainer.act(observations, hints)
             return chosen if execution is None else chosen + execution[jobs, steps]
 
-        return execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress)
+        generated = execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress)
+        return self._most_expert_like(generated, per_episode, candidates)
+
+    def _most_expert_like(self, generated: Dataset, per_episode: int, candidates: int) -> Dataset:
+        """Keep, per demo, the ``per_episode`` of its ``candidates`` rollouts (episode k = job k, grouped by demo)
+        with the highest mean log D(s, a); records what was kept and rejected in ``sample_stats``."""
+        bounds = generated.episode_bounds
+        log_d = self.trainer.discriminator.log_probability(generated.observations, generated.actions)
+        scores = np.array([log_d[start:stop].mean() for start, stop in bounds]).reshape(-1, candidates)
+        ranked = np.argsort(-scores, axis=1, kind="stable")
+        kept = np.zeros(scores.shape, bool)
+        np.put_along_axis(kept, ranked[:, :per_episode], True, axis=1)
+        returns = generated.episode_returns().reshape(scores.shape)
+        self.rejection = {"candidates_per_demo": candidates, "kept_per_demo": per_episode,
+                          "kept_mean_log_d": float(scores[kept].mean())}
+        if candidates > per_episode:
+            self.rejection.update(rejected_mean_log_d=float(scores[~kept].mean()),
+                                  rejected_return_mean=float(returns[~kept].mean()),
+                                  candidate_return_mean=float(returns.mean()))
+        return generated.select_episodes(np.flatnonzero(kept.ravel()))
+
+    def sample_stats(self) -> dict[str, Any]:
+        return dict(getattr(self, "rejection", {}))
 
     def fit_stats(self) -> dict[str, Any]:
         history = self.trainer.history

@@ -90,6 +90,10 @@ class Augmenter(ABC):
         """Training statistics to store in the output's metadata (losses, wall time...)."""
         return {}
 
+    def sample_stats(self) -> dict[str, Any]:
+        """Statistics of the last ``sample`` call to store in the output's metadata (e.g. rejected candidates)."""
+        return {}
+
 
 def get_augmenter(name: str) -> type[Augmenter]:
     import trajaug.augment  # noqa: F401  (fills the registry)
@@ -192,6 +196,7 @@ def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | 
         "sample_seconds": finished - fitted,
         "wall_seconds": finished - started,
         **{f"fit_{k}": v for k, v in augmenter.fit_stats().items()},
+        **{f"sample_{k}": v for k, v in augmenter.sample_stats().items()},
     }
     metadata = {
         "method": method,

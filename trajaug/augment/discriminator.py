@@ -86,6 +86,13 @@ class Discriminator(nn.Module):
         return stats
 
     @torch.no_grad()
+    def log_probability(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """log D(s, a) = −softplus(−f(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64 (≤ 0;
+        near 0 where D takes the pair for a demo's)."""
+        logits = self(torch.as_tensor(states, dtype=torch.float32), torch.as_tensor(actions, dtype=torch.float32))
+        return (-F.softplus(-logits)).double().numpy()
+
+    @torch.no_grad()
     def reward(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """r(s, a) = −log(1 − D(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64."""
         logits = self(torch.as_tensor(states, dtype=torch.float32), torch.as_tensor(actions, dtype=torch.float32))
