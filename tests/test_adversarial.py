@@ -142,3 +142,37 @@ def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dat
     assert summary["augmented_return_mean"] == pytest.approx(expected.episode_returns().mean())
     with pytest.raises(TrajaugInputError, match=r"keep_fraction must be in \(0, 1\]"):
         CATConfig(keep_fraction=0.0)
+
+
+def _episodes(lengths: list[int], terminated: list[bool], marks: list[float]) -> Dataset:
+    """Episodes of the given lengths, 1-D observations equal to each episode's mark, ended by a terminal or
+    a timeout."""
+    rows = sum(lengths)
+    ends = np.cumsum(lengths) - 1
+    terminals, timeouts = np.zeros(rows, bool), np.zeros(rows, bool)
+    terminals[ends[terminated]] = True
+    timeouts[ends[~np.asarray(terminated)]] = True
+    observations = np.repeat(marks, lengths)[:, None].astype(np.float32)
+    return Dataset(observations, np.zeros((rows, 1), np.float32), np.ones(rows, np.float32), observations,
+                   terminals, timeouts, env_id="Hopper-v5")
+
+
+def test_rejection_ranks_rollouts_that_end_early_last() -> None:
+    from types import SimpleNamespace
+
+    from trajaug.augment.cat import CATAugmenter
+
+    augmenter = CATAugmenter(CATConfig(keep_fraction=0.5), seed=0)
+    augmenter.demos = _episodes([10, 6], [False, False], [0.0, 0.0])
+    # 4 candidates per demo; the mark stands for mean log D (the stub discriminator returns the observation)
+    generated = _episodes([10, 10, 4, 10, 6, 2, 6, 6], [False, False, True, False, False, True, False, False],
+                          [-3.0, -1.0, -0.1, -2.0, -5.0, -0.2, -4.0, -6.0])
+    augmenter.trainer = SimpleNamespace(discriminator=SimpleNamespace(
+        log_probability=lambda states, actions: states[:, 0].astype(np.float64)))
+    kept = augmenter._most_expert_like(generated, per_episode=2, candidates=4)
+    # demo 0: the fallen rollout (−0.1, best score) loses to the two best that lasted (−1, −2); demo 1: same
+    assert sorted(kept.observations[kept.episode_bounds[:, 0], 0].tolist()) == [-5.0, -4.0, -2.0, -1.0]
+    assert augmenter.sample_stats()["candidates_ended_early"] == 2
+    assert augmenter.sample_stats()["kept_ended_early"] == 0
+    # rejected: −3 and −0.1 (lengths 10, 4), −0.2 and −6 (2, 6); every reward is 1
+    assert augmenter.sample_stats()["rejected_return_mean"] == pytest.approx((10 + 4 + 2 + 6) / 4)

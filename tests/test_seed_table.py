@@ -68,6 +68,27 @@ def test_sets_made_from_other_demos_are_made_again(cheetah_demos: Dataset, cheet
     assert again["demo_return_mean"] != first["demo_return_mean"]
 
 
+def test_sets_made_with_other_method_settings_are_made_again(cheetah_file: Path, tmp_path: Path) -> None:
+    import json
+    import warnings
+
+    config = SeedTableConfig(dataset=str(cheetah_file), demos=2, seeds=1, rows=("noise",), per_episode=1)
+    record = tmp_path / "data" / "noise-2demos-seed0.hdf5.config.json"
+    with LocalExecutor(1) as executor:
+        run_augmentations([("noise", 0)], tmp_path, config, executor)
+        made = json.loads(record.read_text())
+        assert made["config"]["sigma"] == 0.9
+        # as if the set had been made by a version whose default σ was 0.5
+        record.write_text(json.dumps({**made, "config": {**made["config"], "sigma": 0.5}}))
+        with pytest.warns(UserWarning, match="1 augmented set.* made with other method settings"):
+            run_augmentations([("noise", 0)], tmp_path, config, executor)
+        assert json.loads(record.read_text())["config"]["sigma"] == 0.9
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # made with today's settings: reused, no warning
+            again = run_augmentations([("noise", 0)], tmp_path, config, executor)[("noise", 0)]
+    assert again["trajectories"] == 2
+
+
 def test_summary_arithmetic() -> None:
     config = SeedTableConfig(seeds=3, rows=("demos", "cat"), action_noise=(0.0,))
     bc_rows = [{"row": row, "action_noise": 0.0, "status": "ok", "return_mean": value, "normalized_mean": value / 100,

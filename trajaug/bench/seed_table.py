@@ -156,23 +156,18 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
     """Make one row's augmented set for one seed, in a scratch folder; returns its summary (with physics
     statistics) and its files for the driver to write under ``out_dir/data/`` (the summary ``.physics.json`` last:
     it marks the set finished). ``shared``: shipped datasets (see :func:`trajaug.bc.batch.local_dataset`)."""
-    from trajaug.augment.base import augment_to_file, get_augmenter
-    from trajaug.config import config_from_options
+    from trajaug.augment.base import augment_to_file
     from trajaug.datasets.check import physics_check
     from trajaug.datasets.d4rl import read_d4rl
 
     row, seed = job
     name = augmented_name(row, seed, config)
-    method, overrides = row_method(row)
-    cls = get_augmenter(method)
-    fields = {field.name for field in dataclasses.fields(cls.Config)}
-    quick = {k: v for k, v in QUICK_METHOD_CONFIG.get(method, {}).items() if k in fields} if config.quick else {}
-    options = {**dataclasses.asdict(cls.Config()), **overrides, **quick}
+    method, method_config = row_config(row, config)
     per_episode = 1 if method == "mixup" else config.per_episode
     with tempfile.TemporaryDirectory(prefix="trajaug-augment-") as scratch:
         path = Path(scratch) / name
         _, summary = augment_to_file(method, local_dataset(config.dataset, shared or {}), path, config.demos, None,
-                                     per_episode, seed, force=True, config=config_from_options(cls.Config, options),
+                                     per_episode, seed, force=True, config=method_config,
                                      source_name=config.dataset)
         report = physics_check(read_d4rl(path), max_transitions=2000, seed=seed)
         final = Path(out_dir) / "data" / name
@@ -182,6 +177,27 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
                   "share_above_1e-2": report.share_above_threshold}
         write_json(record, path.with_name(name + ".physics.json"))
         return CellOutput(record, folder_files(scratch, "data", last=(name + ".physics.json",)))
+
+
+def row_config(row: str, config: SeedTableConfig) -> tuple[str, Any]:
+    """(registered method, its resolved config) as a row runs: the method's defaults, the row's overrides, and the
+    quick profile's budgets when ``config.quick``."""
+    from trajaug.augment.base import get_augmenter
+    from trajaug.config import config_from_options
+
+    method, overrides = row_method(row)
+    cls = get_augmenter(method)
+    fields = {field.name for field in dataclasses.fields(cls.Config)}
+    quick = {k: v for k, v in QUICK_METHOD_CONFIG.get(method, {}).items() if k in fields} if config.quick else {}
+    return method, config_from_options(cls.Config, {**dataclasses.asdict(cls.Config()), **overrides, **quick})
+
+
+def _made_with(config_file: Path) -> Any:
+    """The method config recorded next to an augmented set (None when there is no readable record)."""
+    try:
+        return json.loads(config_file.read_text()).get("config")
+    except (OSError, ValueError):
+        return None
 
 
 def augmented_name(row: str, seed: int, config: SeedTableConfig) -> str:
@@ -197,7 +213,7 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
     ``executor`` and written here. A failed job's summary is ``{"error": "<type>: <message>"}``."""
     done: dict[tuple[str, int], dict[str, Any]] = {}
     source_sha256 = _source_sha256(config.dataset)
-    stale = 0
+    stale, other_settings = 0, 0
     for job in jobs:
         summary_path = out / "data" / (augmented_name(*job, config) + ".physics.json")
         if not summary_path.is_file():
@@ -206,11 +222,18 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
         if summary.get("source_sha256") != source_sha256:
             stale += 1
             continue
+        expected = json.loads(json.dumps(dataclasses.asdict(row_config(job[0], config)[1]), default=str))
+        if _made_with(summary_path.with_name(augmented_name(*job, config) + ".config.json")) != expected:
+            other_settings += 1
+            continue
         located = str(summary_path.with_name(augmented_name(*job, config)))  # where the folder is now
         done[job] = {**summary, "output": located, "path": located}
     if stale:
         warnings.warn(f"{out}: {stale} augmented set(s) were made from other demos than {config.dataset} holds now "
                       f"(or by a version that did not record it); making them again", stacklevel=2)
+    if other_settings:
+        warnings.warn(f"{out}: {other_settings} augmented set(s) were made with other method settings than this "
+                      "version's (e.g. changed defaults); making them again", stacklevel=2)
     if progress is not None and done:
         progress(len(done))
     todo = [job for job in jobs if job not in done]
