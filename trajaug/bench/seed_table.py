@@ -379,8 +379,18 @@ def machine() -> dict[str, Any]:
                                 cwd=Path(__file__).parent).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str | None:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
+
     return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.machine(), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "processor": platform.machine(), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            # the simulated data depends on these (MuJoCo releases differ in the last bits; locomotion is chaotic)
+            "packages": {p: installed(p) for p in ("mujoco", "gymnasium", "torch", "numpy", "stable-baselines3")}}
 
 
 def _integer(value: float | None) -> str:
