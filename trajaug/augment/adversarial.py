@@ -44,8 +44,8 @@ HINTS = ("time", "nearest")
 class AdversarialConfig:
     total_steps: int = 1_000_000
     """Environment steps of the adversarial PPO phase (≈ 5 min here). On the fast HalfCheetah gait (10.2k return)
-    500k left ≈ 13% of the generated trajectories flipped over (sets of 83% of the demos' return on tuning seed 100),
-    1M left 3% (96%); on Walker2d 200k left the generator below BC and 1.5M gave no more than 500k."""
+    500k left 9–13% of the generated trajectories flipped over (sets of 81–83% of the demos' return, tuning seeds
+    100 and 101), 1M left 1–5% (96–97%); on Walker2d 200k left the generator below BC."""
     n_envs: int = 8
     """Parallel generator environments (stepped in one process)."""
     n_steps: int = 256

@@ -27,6 +27,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -379,8 +380,6 @@ def machine() -> dict[str, Any]:
                                 cwd=Path(__file__).parent).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    from importlib.metadata import PackageNotFoundError, version
-
     def installed(package: str) -> str | None:
         try:
             return version(package)
