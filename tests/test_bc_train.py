@@ -99,12 +99,20 @@ def test_bad_checkpoint_is_one_line_naming_the_file(tmp_path: Path, content: obj
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
-def test_more_demos_beat_very_few(cheetah_demos: Dataset) -> None:
-    """Behavioural: BC on 3 full demos clearly beats BC on 21 transitions of one demo (every 50th step)."""
-    sparse = cheetah_demos.take_rows(np.r_[np.arange(0, 999, 50), 999])
-    config = BCConfig(steps=3000)  # the bundled expert's fast gait needs more than 1000 updates from 3 demos
-    full_policy, _ = train_bc(cheetah_demos, config)
+def test_more_demos_beat_very_few() -> None:
+    """Behavioural: BC on 3 full demos clearly beats BC on 21 transitions of one demo (every 50th step).
+
+    On Hopper, where BC from full demos reaches ≈ 98% of their return and from the sparse rows ≈ 0–3% (seeds 0–2).
+    HalfCheetah's shipped gait is too fragile for this check: BC on 3 of its demos, as built on the machine of
+    2026-12-01, flipped the cheetah in many episodes (8 episodes: 501 / 928 after 3000 updates, 3268 / 2296 after
+    8000, seeds 0 / 1; an earlier machine's build passed with 3000)."""
+    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+
+    demos = build_expert_dataset("Hopper-v5", load_actor(bundled_actor_path("hopper")), episodes=3)
+    sparse = demos.take_rows(np.r_[np.arange(0, 999, 50), 999])
+    config = BCConfig(steps=3000)
+    full_policy, _ = train_bc(demos, config)
     sparse_policy, _ = train_bc(sparse, config)
-    full = evaluate_policy(full_policy, "HalfCheetah-v5", episodes=4, seed=3)
-    few = evaluate_policy(sparse_policy, "HalfCheetah-v5", episodes=4, seed=3)
-    assert full.mean > few.mean + 0.3 * cheetah_demos.episode_returns().mean(), (full.mean, few.mean)
+    full = evaluate_policy(full_policy, "Hopper-v5", episodes=4, seed=3)
+    few = evaluate_policy(sparse_policy, "Hopper-v5", episodes=4, seed=3)
+    assert full.mean > few.mean + 0.5 * demos.episode_returns().mean(), (full.mean, few.mean)
