@@ -26,6 +26,7 @@ def test_episode_split_on_terminals_and_timeouts() -> None:
     data = make(10, ends=(3, 9), terminal_at=(5,))
     assert data.n_episodes == 3
     assert data.episode_bounds.tolist() == [[0, 4], [4, 6], [6, 10]]
+    assert data.episode_lengths().tolist() == [4, 2, 4]
     assert [e.terminated for e in data.episodes()] == [False, True, False]
     assert data.episode_returns().tolist() == [4.0, 2.0, 4.0]
 

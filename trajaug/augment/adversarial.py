@@ -141,7 +141,7 @@ class DemoStartEnv(gym.Env):
         self.sim = make_env(demos.env_id)
         self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
         self.hints = DemoHints(demos, obs_mean, obs_std, hint)
-        self.lengths = np.diff(demos.episode_bounds, axis=1)[:, 0]
+        self.lengths = demos.episode_lengths()
         self.start_states = [(np.asarray(job.qpos), np.asarray(job.qvel))
                              for job in demo_start_jobs(demos, list(range(demos.n_episodes)), seed)]
         hint_dim = demos.act_dim if sigma is not None else 0
@@ -325,7 +325,7 @@ class AdversarialAugmenter(Augmenter):
         demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         candidates = math.ceil(round(per_episode / self.config.keep_fraction, 9))
         job_demos = np.repeat(np.arange(demos.n_episodes), candidates)
-        longest = int(np.diff(demos.episode_bounds, axis=1).max())
+        longest = int(demos.episode_lengths().max())
         hints_rng = np.random.default_rng([self.seed, 1])
         noise = (hints_rng.uniform(-sigma, sigma, size=(len(job_demos), longest, demos.act_dim))
                  if sigma is not None else None)
@@ -351,11 +351,11 @@ class AdversarialAugmenter(Augmenter):
         that the discriminator finds most expert-like: rollouts that last their demo's length before those the task
         ended early (a fall; D never sees it), then by mean log D(s, a). Records what was kept in ``sample_stats``."""
         assert self.demos is not None
-        bounds = generated.episode_bounds
+        lengths = generated.episode_lengths()
         log_d = self.trainer.discriminator.log_probability(generated.observations, generated.actions)
+        bounds = generated.episode_bounds
         scores = np.array([log_d[start:stop].mean() for start, stop in bounds]).reshape(-1, candidates)
-        demo_lengths = np.diff(self.demos.episode_bounds, axis=1)[:, 0]
-        lasted = (np.diff(bounds, axis=1)[:, 0].reshape(scores.shape) >= demo_lengths[:, None])
+        lasted = lengths.reshape(scores.shape) >= self.demos.episode_lengths()[:, None]
         kept = np.zeros(scores.shape, bool)
         for demo in range(len(scores)):
             ranked = np.lexsort((-scores[demo], ~lasted[demo]))  # last key first: lasted, then higher score

@@ -212,7 +212,7 @@ def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | 
     }
     parts = [augmented]
     if with_expert:
-        lengths = np.diff(demos.episode_bounds, axis=1)[:, 0]
+        lengths = demos.episode_lengths()
         parts.append(dataclasses.replace(
             demos, source_episode=np.repeat(np.arange(demos.n_episodes, dtype=np.int32), lengths),
             method_names=("expert",), method=np.zeros(len(demos), np.int16)))

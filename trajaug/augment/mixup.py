@@ -39,7 +39,7 @@ class MixupAugmenter(Augmenter):
         if demos.n_episodes < 2:
             raise TrajaugInputError("mixup needs at least 2 demonstrations")
         actions, starts = demo_action_table(demos)
-        lengths = np.diff(demos.episode_bounds, axis=1)[:, 0]
+        lengths = demos.episode_lengths()
         pairs = [pair for pair in permutations(range(demos.n_episodes), 2) for _ in range(per_episode)]
         first = np.array([i for i, _ in pairs])
         second = np.array([j for _, j in pairs])

@@ -31,7 +31,7 @@ class NoiseAugmenter(Augmenter):
         assert self.demos is not None
         actions, starts = demo_action_table(self.demos)
         job_demos = [d for d in range(self.demos.n_episodes) for _ in range(per_episode)]
-        longest = int(np.diff(self.demos.episode_bounds, axis=1).max())
+        longest = int(self.demos.episode_lengths().max())
         sigma = self.config.sigma
         noise = self.rng.uniform(-sigma, sigma, size=(len(job_demos), longest, self.demos.act_dim))
         demo_of_job = np.asarray(job_demos)

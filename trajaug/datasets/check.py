@@ -106,7 +106,7 @@ def _episode_problems(dataset: Dataset, spec: EnvSpec | None) -> list[str]:
         from trajaug.sim import max_episode_steps
 
         limit = max_episode_steps(spec.env_id)
-        lengths = np.diff(dataset.episode_bounds, axis=1)[:, 0]
+        lengths = dataset.episode_lengths()
         if (lengths > limit).any():
             problems.append(f"{int((lengths > limit).sum())} episode(s) longer than the time limit of {limit} steps "
                             f"(longest {int(lengths.max())}): missing timeouts?")

@@ -162,6 +162,11 @@ class Dataset:
         starts = np.concatenate([[0], ends[:-1]])[: len(ends)]  # no episodes: no start either
         return np.stack([starts, ends], axis=1).astype(np.int64)
 
+    def episode_lengths(self) -> np.ndarray:
+        """(n_episodes,) int64 number of transitions of each episode."""
+        bounds = self.episode_bounds
+        return bounds[:, 1] - bounds[:, 0]
+
     # -- episodes ----------------------------------------------------------------------------------------------
     def episode(self, index: int) -> Episode:
         start, stop = (int(v) for v in self.episode_bounds[index])

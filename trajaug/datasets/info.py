@@ -13,7 +13,7 @@ from trajaug.datasets.envs import normalized_score
 def summarize(dataset: Dataset) -> dict[str, Any]:
     """Episodes, transitions, return statistics (and D4RL normalized score of the mean), dims, keys, provenance."""
     returns = dataset.episode_returns()
-    lengths = np.diff(dataset.episode_bounds, axis=1)[:, 0] if dataset.n_episodes else np.zeros(0)
+    lengths = dataset.episode_lengths() if dataset.n_episodes else np.zeros(0)
     summary: dict[str, Any] = {
         "env_id": dataset.env_id,
         "episodes": dataset.n_episodes,

@@ -65,7 +65,7 @@ def kept_rows(dataset: Dataset, terminate_on_end: bool = False) -> np.ndarray:
 
 
 def _longest_episode(dataset: Dataset) -> int:
-    return int(np.diff(dataset.episode_bounds, axis=1).max())
+    return int(dataset.episode_lengths().max())
 
 
 def _time_limit(env_id: str | None) -> int:
