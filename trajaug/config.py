@@ -85,9 +85,14 @@ def config_from_options(config_cls: type, options: dict[str, Any]) -> Any:
     return config_cls(**{key: value for key, value in options.items() if key in names})
 
 
+def config_record(config: Any) -> Any:
+    """A config dataclass as :func:`write_config` stores it under ``"config"`` and reading that JSON returns it."""
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
 def write_config(config: Any, path: Path, extra: dict[str, Any] | None = None) -> Path:
     """Write the resolved config (plus ``extra``) as JSON next to an output, atomically, replacing it."""
-    record = {"config": dataclasses.asdict(config), **(extra or {})}
+    record = {"config": config_record(config), **(extra or {})}
     with atomic_path(path, force=True) as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str))
     return path

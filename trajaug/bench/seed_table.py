@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from trajaug.bc.batch import Cell, local_dataset, run_cells, ship_datasets
+from trajaug.config import config_record
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 from trajaug.report import (
     bar_chart_ci,
@@ -216,19 +217,19 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
     source_sha256 = _source_sha256(config.dataset)
     stale, other_settings = 0, 0
     for job in jobs:
-        summary_path = out / "data" / (augmented_name(*job, config) + ".physics.json")
+        located = out / "data" / augmented_name(*job, config)  # where the folder is now
+        summary_path = located.with_name(located.name + ".physics.json")
         if not summary_path.is_file():
             continue
         summary = json.loads(summary_path.read_text())
         if summary.get("source_sha256") != source_sha256:
             stale += 1
             continue
-        expected = json.loads(json.dumps(dataclasses.asdict(row_config(job[0], config)[1]), default=str))
-        if _made_with(summary_path.with_name(augmented_name(*job, config) + ".config.json")) != expected:
+        made_with = _made_with(located.with_name(located.name + ".config.json"))
+        if made_with != config_record(row_config(job[0], config)[1]):
             other_settings += 1
             continue
-        located = str(summary_path.with_name(augmented_name(*job, config)))  # where the folder is now
-        done[job] = {**summary, "output": located, "path": located}
+        done[job] = {**summary, "output": str(located), "path": str(located)}
     if stale:
         warnings.warn(f"{out}: {stale} augmented set(s) were made from other demos than {config.dataset} holds now "
                       f"(or by a version that did not record it); making them again", stacklevel=2)
@@ -380,6 +381,7 @@ def machine() -> dict[str, Any]:
                                 cwd=Path(__file__).parent).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
+
     def installed(package: str) -> str | None:
         try:
             return version(package)
