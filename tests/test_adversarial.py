@@ -65,6 +65,8 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(TrajaugInputError, match="not a trajaug generator"):
         loaded.load(tmp_path / "junk.pt")
+    with pytest.raises(TrajaugInputError, match="missing.pt: no such file"):
+        loaded.load(tmp_path / "missing.pt")
 
 
 def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheetah_demos: Dataset,

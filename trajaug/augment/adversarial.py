@@ -275,6 +275,8 @@ class AdversarialTrainer:
     def load(self, path: Path) -> None:
         from stable_baselines3.common.policies import ActorCriticPolicy
 
+        if not Path(path).is_file():
+            raise TrajaugInputError(f"{path}: no such file")
         try:
             payload = torch.load(path, weights_only=True, map_location="cpu")
             trained_for = (payload["env_id"], payload["sigma"], payload["config"].get("hint", "time"))

@@ -85,15 +85,20 @@ class Discriminator(nn.Module):
                 self.optimizer.step()
         return stats
 
+    def _logits(self, states: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+        """f(s, a) (B,) for (B, obs_dim), (B, act_dim) arrays, copied in: a dataset's arrays are read-only, and a
+        tensor sharing their memory would be writable."""
+        return self(torch.tensor(states, dtype=torch.float32), torch.tensor(actions, dtype=torch.float32))
+
     @torch.no_grad()
     def log_probability(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """log D(s, a) = −softplus(−f(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64 (≤ 0;
         near 0 where D takes the pair for a demo's)."""
-        logits = self(torch.as_tensor(states, dtype=torch.float32), torch.as_tensor(actions, dtype=torch.float32))
+        logits = self._logits(states, actions)
         return (-F.softplus(-logits)).double().numpy()
 
     @torch.no_grad()
     def reward(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """r(s, a) = −log(1 − D(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64."""
-        logits = self(torch.as_tensor(states, dtype=torch.float32), torch.as_tensor(actions, dtype=torch.float32))
+        logits = self._logits(states, actions)
         return F.softplus(logits).double().numpy()
