@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from trajaug.augment.adversarial import AdversarialTrainer, distort
+from trajaug.augment.adversarial import AdversarialTrainer
 from trajaug.augment.cat import CATConfig
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
+from trajaug.augment.generator_env import distort
 from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.errors import TrajaugInputError
 
@@ -94,7 +95,7 @@ def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheeta
 
 
 def test_nearest_hint_is_the_action_of_the_nearest_demo_state(cheetah_demos: Dataset) -> None:
-    from trajaug.augment.adversarial import DemoHints
+    from trajaug.augment.generator_env import DemoHints
 
     demos = cheetah_demos.first_episodes(2)
     mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
