@@ -37,7 +37,7 @@ def test_reward_is_minus_log_one_minus_d(cheetah_demos: Dataset) -> None:
     states, actions = cheetah_demos.observations[:5], cheetah_demos.actions[:5]
     disc = Discriminator(17, 6, np.zeros(17), np.ones(17), DiscriminatorConfig())
     with torch.no_grad():
-        d = torch.sigmoid(disc(torch.as_tensor(states), torch.as_tensor(actions))).double().numpy()
+        d = torch.sigmoid(disc(torch.tensor(states), torch.tensor(actions))).double().numpy()
     np.testing.assert_allclose(disc.reward(states, actions), -np.log(1 - d), rtol=1e-5)
 
 
