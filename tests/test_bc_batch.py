@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 import trajaug.bc.batch as batch
-from trajaug.bc.batch import Cell, Grid, read_grid_file, run_batch
+from trajaug.bc.batch import run_batch
+from trajaug.bc.grid import Cell, Grid, read_grid_file
 from trajaug.cli import cli
 from trajaug.datasets.d4rl import write_d4rl
 from trajaug.datasets.dataset import Dataset

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from trajaug.bc.batch import Grid, run_batch
+from trajaug.bc.batch import run_batch
+from trajaug.bc.grid import Grid
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")

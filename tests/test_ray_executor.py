@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from trajaug.bc.batch import Cell, Grid, run_batch, run_cell, ship_datasets
+from trajaug.bc.batch import run_batch, run_cell, ship_datasets
+from trajaug.bc.grid import Cell, Grid
 from trajaug.cli import cli
 from trajaug.datasets.errors import TrajaugInputError
 from trajaug.executors import LocalExecutor, make_executor

@@ -225,7 +225,7 @@ def bc_eval(checkpoint: Path, episodes: int, seed: int, action_noise: float, env
 
 @bc.command("batch")
 @click.option("--config", "grid_file", type=click.Path(path_type=Path), default=None,
-              help="TOML grid file (see trajaug.bc.batch); options given here override it.")
+              help="TOML grid file (see trajaug.bc.grid); options given here override it.")
 @click.option("--dataset", "datasets", multiple=True, help="Dataset name or file (repeat for several).")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds 0..N-1 (default 3).")
 @click.option("--episodes", multiple=True, type=click.IntRange(min=0), help="First N episodes (repeat; 0 = all).")
@@ -244,7 +244,8 @@ def bc_batch(grid_file: Path | None, datasets: tuple[str, ...], seeds: int | Non
              eval_episodes: int | None, action_noise: tuple[float, ...], batch_size: int | None, lr: float | None,
              out_dir: Path, ship_data: bool, **executor: Any) -> None:
     """Train + evaluate a grid of cells (resumable); writes OUT/results.{csv,json,md,png}."""
-    from trajaug.bc.batch import Grid, read_grid_file, run_batch
+    from trajaug.bc.batch import run_batch
+    from trajaug.bc.grid import Grid, read_grid_file
 
     values: dict[str, Any] = read_grid_file(grid_file) if grid_file else {}
     given = {"datasets": list(datasets), "seeds": seeds, "episodes": list(episodes), "episodes_seed": episodes_seed,

@@ -1,7 +1,8 @@
 """Behaviour cloning: the measure of a dataset in trajaug (train → evaluate → batch grids of both).
 
 Read in the order data meets it: :mod:`trajaug.bc.policy` (network + checkpoint), :mod:`trajaug.bc.train`
-(``BCConfig``, ``train_bc``), :mod:`trajaug.bc.evaluate` (``evaluate_policy``), :mod:`trajaug.bc.batch` (grids).
+(``BCConfig``, ``train_bc``), :mod:`trajaug.bc.evaluate` (``evaluate_policy``), :mod:`trajaug.bc.grid` (grids) and
+:mod:`trajaug.bc.batch` (running them).
 """
 
 from trajaug.bc.evaluate import EvalResult, evaluate_checkpoint, evaluate_policy

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trajaug.bc.batch import Cell, run_cells
+from trajaug.bc.batch import run_cells
+from trajaug.bc.grid import Cell
 from trajaug.bench.seed_table import QUICK, SeedTableConfig, machine, run_augmentations
 from trajaug.executors import Executor, executor_for
 from trajaug.report import (

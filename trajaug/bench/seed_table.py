@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from trajaug.bc.batch import Cell, local_dataset, run_cells, ship_datasets
+from trajaug.bc.batch import local_dataset, run_cells, ship_datasets
+from trajaug.bc.grid import Cell
 from trajaug.config import config_record
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 from trajaug.report import (
