@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import trajaug.bc.batch as batch_module
-from trajaug.bench.seed_table import SeedTableConfig, run_augmentations, run_seed_table, summarize
+from trajaug.bench.seed_table import SeedTableConfig, run_augmentations, run_seed_table
+from trajaug.bench.seed_table_report import summarize
 from trajaug.datasets.d4rl import write_d4rl
 from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.registry import file_sha256
