@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from trajaug.datasets import minari as minari_storage
+from trajaug.datasets import minari_write as minari_storage
 from trajaug.datasets.atomic import OutputExistsError
 from trajaug.datasets.d4rl import read_d4rl, write_d4rl
 from trajaug.datasets.dataset import Dataset, TrailingEpisodeWarning
 from trajaug.datasets.errors import DatasetError
-from trajaug.datasets.minari import read_minari, write_minari
+from trajaug.datasets.minari import read_minari
+from trajaug.datasets.minari_write import write_minari
 from trajaug.datasets.registry import load, resolve
 
 ARRAYS = ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts", "qpos", "qvel",

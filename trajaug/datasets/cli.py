@@ -159,7 +159,8 @@ def datasets_filter(dataset: str, max_dynamics_error: float | None, drop_termina
 def datasets_convert(source: str, target_format: str, out: str, force: bool) -> None:
     """Convert SOURCE (a name, D4RL file, or Minari dataset id/folder) to Minari or D4RL."""
     from trajaug.datasets.d4rl import write_d4rl
-    from trajaug.datasets.minari import read_minari, write_minari
+    from trajaug.datasets.minari import read_minari
+    from trajaug.datasets.minari_write import write_minari
     from trajaug.datasets.registry import load
 
     is_minari_id = not Path(source).exists() and source.count("/") >= 1 and not source.endswith((".hdf5", ".h5"))
