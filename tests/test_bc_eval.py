@@ -130,3 +130,13 @@ def test_cli_errors_exit_2_with_one_line(cheetah_file: Path, tmp_path: Path) -> 
     assert wrong_env.exit_code == 2 and "Hopper-v5" in error_line(wrong_env)
     too_many = run("bc", "train", "--dataset", str(cheetah_file), "--episodes", "9", "--out", str(tmp_path / "x"))
     assert too_many.exit_code == 2 and "dataset has 3" in error_line(too_many)
+
+
+@pytest.mark.parametrize("command", [("bc", "train"), ("bc", "batch"), ("bench", "seed-table"), ("bench", "few-demo")])
+def test_help_states_the_bc_budget_default(command: tuple[str, ...]) -> None:
+    """The CLI's help (written out, to keep start-up free of torch) says the budget BCConfig really uses."""
+    from trajaug.bc.train import BCConfig
+
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert f"default {BCConfig.steps})" in result.output or f"[default: {BCConfig.steps}]" in result.output

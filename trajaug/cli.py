@@ -165,7 +165,7 @@ def bc() -> None:
 @click.option("--with-expert", default=None, help="Add this dataset's transitions (e.g. the demos) to the data.")
 @click.option("--expert-episodes", type=click.IntRange(min=1), default=None,
               help="Use only the first N episodes of --with-expert.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Gradient updates (default 20000).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Gradient updates (default 60000).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Minibatch size (default 256).")
 @click.option("--lr", type=float, default=None, help="Adam learning rate (default 3e-4).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -232,7 +232,7 @@ def bc_eval(checkpoint: Path, episodes: int, seed: int, action_noise: float, env
 @click.option("--episodes-seed", type=int, default=None, help="Draw the N episodes at random with this seed.")
 @click.option("--with-expert", multiple=True, help="Expert dataset to add (repeat; '' = none).")
 @click.option("--expert-episodes", type=click.IntRange(min=1), default=None)
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="BC updates per cell (default 20000).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="BC updates per cell (default 60000).")
 @click.option("--eval-episodes", type=click.IntRange(1, 1000), default=None, help="Default 100.")
 @click.option("--action-noise", multiple=True, type=click.FloatRange(min=0), help="Evaluation σ (repeat).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)

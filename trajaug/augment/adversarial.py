@@ -65,7 +65,7 @@ class AdversarialConfig:
     """Initial log standard deviation of the Gaussian generator."""
     bc_warmstart_steps: int = 20_000
     """Regression steps fitting the policy mean to demo actions before the adversarial phase (0: off); as many as
-    BC's own updates (3000 left the Walker2d generator at half of BC's return)."""
+    BC's updates were when this was chosen (3000 left the Walker2d generator at half of BC's return)."""
     disc_hidden: tuple[int, ...] = (64, 64)
     """Discriminator hidden sizes (reference 2×64 tanh)."""
     disc_lr: float = 3e-4

@@ -9,7 +9,7 @@ Grid file (TOML; every key optional except ``datasets``; lists make the product)
     with_expert = ["", "halfcheetah-expert"]   # "" = BC on the dataset alone
     expert_episodes = 7            # first N episodes of the expert dataset (default all)
     action_noise = [0.0, 0.1]      # perturbed evaluation σ
-    steps = 20000
+    steps = 60000
     eval_episodes = 100
     [bc]                           # any other BCConfig field: batch_size, lr, hidden, ...
     lr = 3e-4

@@ -19,6 +19,7 @@ from typing import Any
 
 from trajaug.bc.batch import run_cells
 from trajaug.bc.grid import Cell
+from trajaug.bc.train import BCConfig
 from trajaug.bench.seed_table import QUICK, SeedTableConfig, machine, run_augmentations
 from trajaug.executors import Executor, executor_for
 from trajaug.report import (
@@ -55,7 +56,7 @@ class FewDemoConfig:
     """Augmentation: a seed-table row (``cat``, ``gail``, …) or an ablation ``METHOD:key=value[:key=value…]``."""
     per_episode: int = 71
     """CAT trajectories per demo."""
-    bc_steps: int = 20_000
+    bc_steps: int = BCConfig.steps
     """BC updates of every row."""
     eval_episodes: int = 100
     """Evaluation episodes per policy and noise level."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from trajaug.bc.batch import local_dataset, run_cells, ship_datasets
 from trajaug.bc.grid import Cell
+from trajaug.bc.train import BCConfig
 from trajaug.bench.seed_table_report import summarize, write_table
 from trajaug.config import config_record
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
@@ -70,7 +71,7 @@ class SeedTableConfig:
     """Rows to run (methods not installed are reported as missing)."""
     per_episode: int = 71
     """Augmented trajectories per demo (per ordered pair for mixup: always 1, as the reference)."""
-    bc_steps: int = 20_000
+    bc_steps: int = BCConfig.steps
     """BC updates of every row."""
     eval_episodes: int = 100
     """Evaluation episodes per BC policy and noise level."""
