@@ -53,27 +53,32 @@ class Cell:
     @property
     def cell_id(self) -> str:
         """Readable and unique: ``<dataset>-ep<N>-s<seed>[-x<expert>][-n<σ>]-<hash of every field>``."""
-        parts = [slug(self.dataset), f"ep{self.episodes or 'all'}", f"s{self.seed}"]
-        if self.with_expert:
-            parts.append(f"x{slug(self.with_expert)}")
+        parts = self._training_parts()
         if self.action_noise:
             parts.append(f"n{self.action_noise:g}")
-        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-        return "-".join(parts + [digest])
+        return "-".join(parts + [_digest(self.to_dict())])
 
     @property
     def training_id(self) -> str:
         """Like ``cell_id`` but over the training fields only: cells that differ only in how they are evaluated
         (``action_noise``, ``eval_episodes``) share one trained policy under ``OUT/train/<training_id>/``."""
         record = {k: v for k, v in self.to_dict().items() if k not in ("action_noise", "eval_episodes")}
-        digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
+        return "-".join(self._training_parts() + [_digest(record)])
+
+    def _training_parts(self) -> list[str]:
+        """The readable head of both ids: ``<dataset>``, ``ep<N>``, ``s<seed>`` and, with an expert, ``x<expert>``."""
         parts = [slug(self.dataset), f"ep{self.episodes or 'all'}", f"s{self.seed}"]
         if self.with_expert:
             parts.append(f"x{slug(self.with_expert)}")
-        return "-".join(parts + [digest])
+        return parts
 
     def bc_config(self) -> BCConfig:
         return BCConfig.from_dict({**dict(self.bc), "steps": self.steps, "seed": self.seed})
+
+
+def _digest(record: Mapping[str, Any]) -> str:
+    """First 8 hex digits of the sha256 of ``record`` as sorted-key JSON."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def slug(name: str) -> str:
