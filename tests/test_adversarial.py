@@ -147,6 +147,27 @@ def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dat
         CATConfig(keep_fraction=0.0)
 
 
+def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Dataset) -> None:
+    from trajaug.augment.base import augment
+
+    first = cheetah_demos.first_episodes(1)
+    timeouts = np.zeros(30, bool)
+    timeouts[-1] = True
+    short = dataclasses.replace(first.take_rows(np.arange(30)), timeouts=timeouts)  # a 30-step demo
+    budget = dataclasses.replace(TINY, total_steps=0, keep_fraction=1.0)
+    as_demo, _ = augment("cat", short, budget, per_episode=2, seed=1)
+    to_limit, summary = augment("cat", short, dataclasses.replace(budget, horizon="env"), per_episode=2, seed=1)
+    assert as_demo.episode_lengths().tolist() == [30, 30]
+    assert to_limit.episode_lengths().tolist() == [1000, 1000]  # HalfCheetah never terminates: its time limit
+    assert to_limit.timeouts.sum() == 2 and summary["sample_kept_ended_early"] == 0
+    # the same generator and start: the first 30 steps are the same trajectory
+    np.testing.assert_allclose(to_limit.observations[:30], as_demo.observations[:30], atol=1e-5)
+    with pytest.raises(TrajaugInputError, match="horizon env needs hint nearest"):
+        CATConfig(horizon="env", hint="time")
+    with pytest.raises(TrajaugInputError, match="horizon must be one of demo, env"):
+        CATConfig(horizon="forever")
+
+
 def _episodes(lengths: list[int], terminated: list[bool], marks: list[float]) -> Dataset:
     """Episodes of the given lengths, 1-D observations equal to each episode's mark, ended by a terminal or
     a timeout."""
@@ -172,7 +193,8 @@ def test_rejection_ranks_rollouts_that_end_early_last() -> None:
                           [-3.0, -1.0, -0.1, -2.0, -5.0, -0.2, -4.0, -6.0])
     augmenter.trainer = SimpleNamespace(discriminator=SimpleNamespace(
         log_probability=lambda states, actions: states[:, 0].astype(np.float64)))
-    kept = augmenter._most_expert_like(generated, per_episode=2, candidates=4)
+    kept = augmenter._most_expert_like(generated, per_episode=2, candidates=4,
+                                       horizons=augmenter.demos.episode_lengths())
     # demo 0: the fallen rollout (−0.1, best score) loses to the two best that lasted (−1, −2); demo 1: same
     assert sorted(kept.observations[kept.episode_bounds[:, 0], 0].tolist()) == [-5.0, -4.0, -2.0, -1.0]
     assert augmenter.sample_stats()["candidates_ended_early"] == 2

@@ -34,9 +34,12 @@ from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.augment.generator_env import DemoHints, DemoStartEnv, distort
 from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.errors import TrajaugInputError
+from trajaug.sim import max_episode_steps
 
 HINTS = ("time", "nearest")
 """Values of ``AdversarialConfig.hint``."""
+HORIZONS = ("demo", "env")
+"""Values of ``AdversarialConfig.horizon``."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ class AdversarialConfig:
     drifts from its demo's timing; ``time`` — the action of the generator's own demo at the same step t (the
     reference). On a fast HalfCheetah gait (10.2k return) the time-indexed hint goes out of phase: sets of 63% of
     the demos' return against 90–96% with ``nearest`` (tuning seeds 100, 101)."""
+    horizon: str = "demo"
+    """How long each generator episode (training and generation) runs from its demo's start, unless the task ends
+    it first: ``demo`` — the demo's own length (the reference); ``env`` — the environment's time limit (1000 steps
+    on MuJoCo), so that from the start of a demo that fell the generator is trained, and judged, to keep going where
+    its demo did not. Needs ``hint = nearest`` for CAT (the time-indexed hint ends with the demo)."""
     execution_noise: float = 0.0
     """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017), so the
     trajectories show the generator recovering from perturbed states. The executed action (clipped to the box) is the
@@ -104,6 +112,19 @@ class AdversarialConfig:
             raise TrajaugInputError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
         if self.hint not in HINTS:
             raise TrajaugInputError(f"hint must be one of {', '.join(HINTS)}, got {self.hint!r}")
+        if self.horizon not in HORIZONS:
+            raise TrajaugInputError(f"horizon must be one of {', '.join(HORIZONS)}, got {self.horizon!r}")
+        if self.horizon == "env" and self.hint == "time":
+            raise TrajaugInputError("horizon env needs hint nearest: the time-indexed hint ends with its demo")
+
+
+def episode_horizons(demos: Dataset, horizon: str) -> np.ndarray:
+    """(n_episodes,) int: the steps a generator episode from each demo's start may last
+    (``AdversarialConfig.horizon``)."""
+    if horizon == "env":
+        assert demos.env_id is not None
+        return np.full(demos.n_episodes, max_episode_steps(demos.env_id))
+    return demos.episode_lengths()
 
 
 def _policy_kwargs(config: AdversarialConfig) -> dict[str, Any]:
@@ -144,8 +165,10 @@ class AdversarialTrainer:
         from trajaug.augment.ppo_hooks import DiscriminatorReward, DiscriminatorUpdates
 
         c = self.config
+        horizons = episode_horizons(self.demos, c.horizon)
         envs = DummyVecEnv([lambda k=k: DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma,  # type: ignore[misc]
-                                                     self.seed * 1000 + k, c.hint) for k in range(c.n_envs)])
+                                                     self.seed * 1000 + k, c.hint, horizons)
+                            for k in range(c.n_envs)])
         rewarded = DiscriminatorReward(envs, self.discriminator, self.demos.obs_dim, self.obs_mean, self.obs_std,
                                        self.l2_weight)
         model = PPO("MlpPolicy", rewarded, n_steps=c.n_steps, batch_size=c.ppo_batch_size, n_epochs=c.ppo_epochs,
@@ -205,7 +228,8 @@ class AdversarialTrainer:
         if self.sigma is not None and trained_for[2] != self.config.hint:
             raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
                                     f"not {self.config.hint}")
-        env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed, self.config.hint)
+        env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed, self.config.hint,
+                           episode_horizons(self.demos, self.config.horizon))
         self.policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 0.0,
                                         **_policy_kwargs(self.config))
         try:
@@ -244,7 +268,8 @@ class AdversarialAugmenter(Augmenter):
         demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         candidates = math.ceil(round(per_episode / self.config.keep_fraction, 9))
         job_demos = np.repeat(np.arange(demos.n_episodes), candidates)
-        longest = int(demos.episode_lengths().max())
+        horizons = episode_horizons(demos, self.config.horizon)
+        longest = int(horizons.max())
         hints_rng = np.random.default_rng([self.seed, 1])
         noise = (hints_rng.uniform(-sigma, sigma, size=(len(job_demos), longest, demos.act_dim))
                  if sigma is not None else None)
@@ -262,19 +287,22 @@ class AdversarialAugmenter(Augmenter):
             chosen = self.trainer.act(observations, hints)
             return chosen if execution is None else chosen + execution[jobs, steps]
 
-        generated = execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress)
-        return self._most_expert_like(generated, per_episode, candidates)
+        generated = execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress,
+                                       max_steps=[int(horizons[d]) for d in job_demos])
+        return self._most_expert_like(generated, per_episode, candidates, horizons)
 
-    def _most_expert_like(self, generated: Dataset, per_episode: int, candidates: int) -> Dataset:
+    def _most_expert_like(self, generated: Dataset, per_episode: int, candidates: int,
+                          horizons: np.ndarray) -> Dataset:
         """Keep, per demo, the ``per_episode`` of its ``candidates`` rollouts (episode k = job k, grouped by demo)
-        that the discriminator finds most expert-like: rollouts that last their demo's length before those the task
-        ended early (a fall; D never sees it), then by mean log D(s, a). Records what was kept in ``sample_stats``."""
+        that the discriminator finds most expert-like: rollouts that last their horizon (``horizons`` (n_demos,),
+        steps) before those the task ended early (a fall; D never sees it), then by mean log D(s, a). Records what
+        was kept in ``sample_stats``."""
         assert self.demos is not None
         lengths = generated.episode_lengths()
         log_d = self.trainer.discriminator.log_probability(generated.observations, generated.actions)
         bounds = generated.episode_bounds
         scores = np.array([log_d[start:stop].mean() for start, stop in bounds]).reshape(-1, candidates)
-        lasted = lengths.reshape(scores.shape) >= self.demos.episode_lengths()[:, None]
+        lasted = lengths.reshape(scores.shape) >= horizons[:, None]
         kept = np.zeros(scores.shape, bool)
         for demo in range(len(scores)):
             ranked = np.lexsort((-scores[demo], ~lasted[demo]))  # last key first: lasted, then higher score
