@@ -13,7 +13,7 @@ from trajaug.augment.adversarial import AdversarialTrainer
 from trajaug.augment.cat import CATConfig
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.augment.generator_env import distort
-from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.dataset import Dataset, concatenate
 from trajaug.datasets.errors import TrajaugInputError
 
 TINY = CATConfig(total_steps=512, n_envs=2, n_steps=256, ppo_batch_size=128, ppo_epochs=1, hidden=(64, 64),
@@ -182,22 +182,50 @@ def _episodes(lengths: list[int], terminated: list[bool], marks: list[float]) ->
 
 
 def test_rejection_ranks_rollouts_that_end_early_last() -> None:
-    from types import SimpleNamespace
+    from trajaug.augment.rejection import lasting_per_demo, most_expert_like
 
-    from trajaug.augment.cat import CATAugmenter
-
-    augmenter = CATAugmenter(CATConfig(keep_fraction=0.5), seed=0)
-    augmenter.demos = _episodes([10, 6], [False, False], [0.0, 0.0])
-    # 4 candidates per demo; the mark stands for mean log D (the stub discriminator returns the observation)
+    # 4 candidates for each of two demos (horizons 10 and 6 steps); the mark stands for mean log D
     generated = _episodes([10, 10, 4, 10, 6, 2, 6, 6], [False, False, True, False, False, True, False, False],
                           [-3.0, -1.0, -0.1, -2.0, -5.0, -0.2, -4.0, -6.0])
-    augmenter.trainer = SimpleNamespace(discriminator=SimpleNamespace(
-        log_probability=lambda states, actions: states[:, 0].astype(np.float64)))
-    kept = augmenter._most_expert_like(generated, per_episode=2, candidates=4,
-                                       horizons=augmenter.demos.episode_lengths())
+    generated = dataclasses.replace(generated, source_episode=np.repeat([0, 0, 0, 0, 1, 1, 1, 1],
+                                                                        generated.episode_lengths()))
+    horizons = np.array([10, 6])
+    assert lasting_per_demo(generated, horizons).tolist() == [3, 3]
+    kept, stats = most_expert_like(generated, generated.observations[:, 0].astype(np.float64), 2, horizons)
     # demo 0: the fallen rollout (−0.1, best score) loses to the two best that lasted (−1, −2); demo 1: same
-    assert sorted(kept.observations[kept.episode_bounds[:, 0], 0].tolist()) == [-5.0, -4.0, -2.0, -1.0]
-    assert augmenter.sample_stats()["candidates_ended_early"] == 2
-    assert augmenter.sample_stats()["kept_ended_early"] == 0
+    assert kept.tolist() == [1, 3, 4, 6]
+    assert stats["candidates_ended_early"] == 2 and stats["kept_ended_early"] == 0 and stats["candidates"] == 8
     # rejected: −3 and −0.1 (lengths 10, 4), −0.2 and −6 (2, 6); every reward is 1
-    assert augmenter.sample_stats()["rejected_return_mean"] == pytest.approx((10 + 4 + 2 + 6) / 4)
+    assert stats["rejected_return_mean"] == pytest.approx((10 + 4 + 2 + 6) / 4)
+    # candidates from another round, listed after the first round's, join their demo's ranking
+    later = dataclasses.replace(generated.select_episodes([5]), source_episode=np.zeros(2, np.int32))
+    both = concatenate([generated, _episodes([10], [False], [-0.5]), later])
+    both = dataclasses.replace(both, source_episode=np.concatenate([generated.source_episode, np.zeros(10, np.int32),
+                                                                    np.zeros(2, np.int32)]))
+    kept, _ = most_expert_like(both, both.observations[:, 0].astype(np.float64), 2, horizons)
+    assert kept.tolist() == [1, 4, 6, 8]  # demo 0: −0.5 (later round) and −1; demo 1 unchanged
+
+
+def test_more_sampling_rounds_refill_the_demos_whose_candidates_fell(cheetah_demos: Dataset) -> None:
+    from trajaug.augment.base import augment
+    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+
+    # an untrained generator (no warm start, no adversarial phase) makes Hopper fall: every round is drawn
+    hopper = build_expert_dataset("Hopper-v5", load_actor(bundled_actor_path("hopper")), episodes=1)
+    untrained = CATConfig(total_steps=0, bc_warmstart_steps=0, n_envs=1, hidden=(16,), keep_fraction=0.5)
+    _, summary_once = augment("cat", hopper, untrained, per_episode=2, seed=4)
+    thrice, summary = augment("cat", hopper, dataclasses.replace(untrained, sample_rounds=3), per_episode=2, seed=4)
+    assert summary["sample_rounds"] == 3 and summary["sample_candidates"] == 12
+    assert summary["sample_candidates_ended_early"] == 12 and summary["sample_kept_ended_early"] == 2
+    assert thrice.n_episodes == 2 and summary["sample_kept_mean_log_d"] >= summary["sample_rejected_mean_log_d"]
+    # later rounds draw new hints: if they repeated the first round, the candidates' mean return would be its mean
+    assert summary["sample_candidate_return_mean"] != pytest.approx(summary_once["sample_candidate_return_mean"])
+    # HalfCheetah never ends early: one round is enough and it is the round the augmenter always drew
+    demos = cheetah_demos.first_episodes(1)
+    every = dataclasses.replace(TINY, total_steps=0, keep_fraction=1.0)
+    one, summary_one = augment("cat", demos, dataclasses.replace(every, sample_rounds=3), per_episode=2, seed=4)
+    plain, _ = augment("cat", demos, every, per_episode=2, seed=4)
+    assert summary_one["sample_rounds"] == 1 and summary_one["sample_candidates"] == 2
+    np.testing.assert_array_equal(one.observations, plain.observations)
+    with pytest.raises(TrajaugInputError, match="sample_rounds must be ≥ 1"):
+        CATConfig(sample_rounds=0)

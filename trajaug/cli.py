@@ -132,9 +132,10 @@ def _augment_command(method: str) -> click.Command:
                    f"{summary['demo_return_mean']:.1f} ({summary['demos']} demos); "
                    f"wall time {summary['wall_seconds']:.1f} s")
         if "sample_rejected_return_mean" in summary:
-            click.echo(f"  kept {summary['sample_kept_per_demo']} of {summary['sample_candidates_per_demo']} "
-                       f"rollouts per demo by discriminator score; the rejected ones averaged "
-                       f"{summary['sample_rejected_return_mean']:.1f}")
+            click.echo(f"  kept {summary['sample_kept_per_demo']} rollouts per demo of {summary['sample_candidates']} "
+                       f"({summary['sample_rounds']} round(s) of {summary['sample_candidates_per_demo']} per demo) "
+                       f"by discriminator score, {summary['sample_kept_ended_early']} of the kept ended early; "
+                       f"the rejected ones averaged {summary['sample_rejected_return_mean']:.1f}")
 
     doc = (sys.modules[cls.__module__].__doc__ or "").strip()
     return click.command(method, help=doc, short_help=doc.splitlines()[0] if doc else None)(command)

@@ -32,7 +32,7 @@ from torch import nn
 from trajaug.augment.base import Augmenter, Progress, execute_from_demos
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.augment.generator_env import DemoHints, DemoStartEnv, distort
-from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.dataset import Dataset, concatenate
 from trajaug.datasets.errors import TrajaugInputError
 from trajaug.sim import max_episode_steps
 
@@ -88,6 +88,10 @@ class AdversarialConfig:
     it first: ``demo`` — the demo's own length (the reference); ``env`` — the environment's time limit (1000 steps
     on MuJoCo), so that from the start of a demo that fell the generator is trained, and judged, to keep going where
     its demo did not. Needs ``hint = nearest`` for CAT (the time-indexed hint ends with the demo)."""
+    sample_rounds: int = 1
+    """Rounds of candidates at most: after each, the demos with fewer than ``per_episode`` candidates that lasted
+    their horizon get another ⌈per_episode / keep_fraction⌉ (rejection sampling of falls; the reward is not looked
+    at). 1: one round (the rejection of ``keep_fraction`` alone)."""
     execution_noise: float = 0.0
     """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017), so the
     trajectories show the generator recovering from perturbed states. The executed action (clipped to the box) is the
@@ -96,7 +100,7 @@ class AdversarialConfig:
     keep_fraction: float = 0.8
     """Discriminator rejection sampling (after Azadi et al., ICLR 2019): roll out ⌈per_episode / keep_fraction⌉
     candidates from each demo's start and keep the ``per_episode`` the trained discriminator finds most expert-like
-    (rollouts that last their demo's length first — D does not see a fall — then the highest mean log D(s, a) over
+    (rollouts that last their horizon first — D does not see a fall — then the highest mean log D(s, a) over
     the trajectory); the simulator's reward is not looked at. 1: keep every rollout
     (the reference). On HalfCheetah (tuning seed 101, 1M adversarial steps) keeping the top 80% lifted the set from
     97% to 99% of the demos' return and BC on it from 9475 to 9827 (σ 0.1: 8480 → 8902)."""
@@ -108,6 +112,8 @@ class AdversarialConfig:
     def __post_init__(self) -> None:
         if not self.execution_noise >= 0:
             raise TrajaugInputError(f"execution_noise must be ≥ 0, got {self.execution_noise}")
+        if self.sample_rounds < 1:
+            raise TrajaugInputError(f"sample_rounds must be ≥ 1, got {self.sample_rounds}")
         if not 0 < self.keep_fraction <= 1:
             raise TrajaugInputError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
         if self.hint not in HINTS:
@@ -262,22 +268,42 @@ class AdversarialAugmenter(Augmenter):
             self.trainer.save(self.config.save_generator)
 
     def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
+        """Roll out ⌈per_episode / keep_fraction⌉ candidates per demo (more rounds for the demos that have fewer
+        than ``per_episode`` lasting ones, up to ``sample_rounds``) and keep the most expert-like
+        (:func:`trajaug.augment.rejection.most_expert_like`)."""
+        from trajaug.augment.rejection import lasting_per_demo, most_expert_like
+
+        demos = self.demos
+        assert demos is not None
+        candidates = math.ceil(round(per_episode / self.config.keep_fraction, 9))
+        horizons = episode_horizons(demos, self.config.horizon)
+        # stochastic sampling draws from torch's global generator: seed it here, so that a loaded generator
+        # samples the same trajectories as the freshly trained one
+        torch.manual_seed(int(np.random.default_rng([self.seed, 3]).integers(2**31)))
+        rounds: list[Dataset] = []
+        short = np.arange(demos.n_episodes)  # demos with fewer than per_episode lasting candidates so far
+        while len(short) and len(rounds) < self.config.sample_rounds:
+            rounds.append(self._roll_out(np.repeat(short, candidates), horizons, len(rounds), progress))
+            generated = rounds[0] if len(rounds) == 1 else concatenate(rounds)
+            short = np.flatnonzero(lasting_per_demo(generated, horizons) < per_episode)
+        log_d = self.trainer.discriminator.log_probability(generated.observations, generated.actions)
+        kept, stats = most_expert_like(generated, log_d, per_episode, horizons)
+        self.rejection = {**stats, "candidates_per_demo": candidates, "rounds": len(rounds)}
+        return generated.select_episodes(kept)
+
+    def _roll_out(self, job_demos: np.ndarray, horizons: np.ndarray, round_index: int,
+                  progress: Progress | None) -> Dataset:
+        """One generator rollout per entry of ``job_demos`` (demo indices), each with fresh hint noise (and
+        execution noise); round 0 draws the streams the augmenter always drew, later rounds new ones."""
         demos = self.demos
         assert demos is not None
         sigma, _ = self._trainer_settings()
         demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
-        candidates = math.ceil(round(per_episode / self.config.keep_fraction, 9))
-        job_demos = np.repeat(np.arange(demos.n_episodes), candidates)
-        horizons = episode_horizons(demos, self.config.horizon)
         longest = int(horizons.max())
-        hints_rng = np.random.default_rng([self.seed, 1])
-        noise = (hints_rng.uniform(-sigma, sigma, size=(len(job_demos), longest, demos.act_dim))
-                 if sigma is not None else None)
-
-        # stochastic sampling draws from torch's global generator: seed it here, so that a loaded generator
-        # samples the same trajectories as the freshly trained one
-        torch.manual_seed(int(np.random.default_rng([self.seed, 3]).integers(2**31)))
-        execution = (np.random.default_rng([self.seed, 2]).normal(
+        stream = [] if round_index == 0 else [round_index]
+        noise = (np.random.default_rng([self.seed, 1, *stream]).uniform(
+            -sigma, sigma, size=(len(job_demos), longest, demos.act_dim)) if sigma is not None else None)
+        execution = (np.random.default_rng([self.seed, 2, *stream]).normal(
             0.0, self.config.execution_noise, size=(len(job_demos), longest, demos.act_dim))
             if self.config.execution_noise > 0 else None)
 
@@ -287,36 +313,9 @@ class AdversarialAugmenter(Augmenter):
             chosen = self.trainer.act(observations, hints)
             return chosen if execution is None else chosen + execution[jobs, steps]
 
-        generated = execute_from_demos(demos, [int(d) for d in job_demos], controller, self.seed, progress,
-                                       max_steps=[int(horizons[d]) for d in job_demos])
-        return self._most_expert_like(generated, per_episode, candidates, horizons)
-
-    def _most_expert_like(self, generated: Dataset, per_episode: int, candidates: int,
-                          horizons: np.ndarray) -> Dataset:
-        """Keep, per demo, the ``per_episode`` of its ``candidates`` rollouts (episode k = job k, grouped by demo)
-        that the discriminator finds most expert-like: rollouts that last their horizon (``horizons`` (n_demos,),
-        steps) before those the task ended early (a fall; D never sees it), then by mean log D(s, a). Records what
-        was kept in ``sample_stats``."""
-        assert self.demos is not None
-        lengths = generated.episode_lengths()
-        log_d = self.trainer.discriminator.log_probability(generated.observations, generated.actions)
-        bounds = generated.episode_bounds
-        scores = np.array([log_d[start:stop].mean() for start, stop in bounds]).reshape(-1, candidates)
-        lasted = lengths.reshape(scores.shape) >= horizons[:, None]
-        kept = np.zeros(scores.shape, bool)
-        for demo in range(len(scores)):
-            ranked = np.lexsort((-scores[demo], ~lasted[demo]))  # last key first: lasted, then higher score
-            kept[demo, ranked[:per_episode]] = True
-        returns = generated.episode_returns().reshape(scores.shape)
-        self.rejection = {"candidates_per_demo": candidates, "kept_per_demo": per_episode,
-                          "kept_mean_log_d": float(scores[kept].mean()),
-                          "candidates_ended_early": int((~lasted).sum()),
-                          "kept_ended_early": int((~lasted[kept]).sum())}
-        if candidates > per_episode:
-            self.rejection.update(rejected_mean_log_d=float(scores[~kept].mean()),
-                                  rejected_return_mean=float(returns[~kept].mean()),
-                                  candidate_return_mean=float(returns.mean()))
-        return generated.select_episodes(np.flatnonzero(kept.ravel()))
+        return execute_from_demos(demos, [int(d) for d in job_demos], controller,
+                                  self.seed + 7919 * round_index, progress,
+                                  max_steps=[int(horizons[d]) for d in job_demos])
 
     def sample_stats(self) -> dict[str, Any]:
         return dict(getattr(self, "rejection", {}))
