@@ -40,6 +40,11 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
     record = json.loads((out / "seed_table.json").read_text())
     assert record["machine"]["cpus"] and record["config"]["demos"] == 2 and len(record["cells"]) == 8
     assert (out / "seed_table.png").stat().st_size > 1000
+    # CAT's trained generator is kept next to its set, and its record says where
+    generator = out / "data" / "cat-2demos-seed0.hdf5.generator.pt"
+    assert generator.stat().st_size > 1000
+    made = json.loads((out / "data" / "cat-2demos-seed0.hdf5.config.json").read_text())
+    assert made["config"]["save_generator"] == str(generator)
 
     def must_not_run(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("a finished cell ran again")

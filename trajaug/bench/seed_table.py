@@ -143,6 +143,10 @@ def check_rows(rows: tuple[str, ...] | list[str], option: str, allow_demos: bool
         row_method(row)
 
 
+GENERATOR_SUFFIX = ".generator.pt"
+"""A trained generator (CAT, GAIL) is kept as ``OUT/data/<set name><suffix>`` (load it with ``--load-generator``)."""
+
+
 def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
                 shared: Mapping[str, Any] | None = None) -> CellOutput:
     """Make one row's augmented set for one seed, in a scratch folder; returns its summary (with physics
@@ -156,13 +160,21 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
     name = augmented_name(row, seed, config)
     method, method_config = row_config(row, config)
     per_episode = 1 if method == "mixup" else config.per_episode
+    final = Path(out_dir) / "data" / name
     with tempfile.TemporaryDirectory(prefix="trajaug-augment-") as scratch:
         path = Path(scratch) / name
+        keeps_generator = getattr(method_config, "save_generator", None) == ""
+        if keeps_generator:  # a trained generator is kept next to its set, to sample more from it later
+            method_config = dataclasses.replace(method_config, save_generator=str(path) + GENERATOR_SUFFIX)
         _, summary = augment_to_file(method, local_dataset(config.dataset, shared or {}), path, config.demos, None,
                                      per_episode, seed, force=True, config=method_config,
                                      source_name=config.dataset)
+        if keeps_generator:  # record where the generator will be, not the scratch folder it was written to
+            record_path = path.with_name(name + ".config.json")
+            made = json.loads(record_path.read_text())
+            made["config"]["save_generator"] = str(final) + GENERATOR_SUFFIX
+            record_path.write_text(json.dumps(made, indent=2, default=str))
         report = physics_check(read_d4rl(path), max_transitions=2000, seed=seed)
-        final = Path(out_dir) / "data" / name
         record = {**summary, "output": str(final), "row": row, "seed": seed, "path": str(final),
                   "dynamics_error_median": report.median, "dynamics_error_p95": report.p95,
                   "dynamics_error_relative_p95": report.relative_p95,
@@ -182,6 +194,11 @@ def row_config(row: str, config: SeedTableConfig) -> tuple[str, Any]:
     fields = {field.name for field in dataclasses.fields(cls.Config)}
     quick = {k: v for k, v in QUICK_METHOD_CONFIG.get(method, {}).items() if k in fields} if config.quick else {}
     return method, config_from_options(cls.Config, {**dataclasses.asdict(cls.Config()), **overrides, **quick})
+
+
+def _settings(record: Any) -> Any:
+    """A recorded method config without ``save_generator``: where a generator was written is not a setting."""
+    return {k: v for k, v in record.items() if k != "save_generator"} if isinstance(record, dict) else record
 
 
 def _made_with(config_file: Path) -> Any:
@@ -216,7 +233,7 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
             stale += 1
             continue
         made_with = _made_with(located.with_name(located.name + ".config.json"))
-        if made_with != config_record(row_config(job[0], config)[1]):
+        if _settings(made_with) != _settings(config_record(row_config(job[0], config)[1])):
             other_settings += 1
             continue
         done[job] = {**summary, "output": str(located), "path": str(located)}
