@@ -280,10 +280,11 @@ class AdversarialAugmenter(Augmenter):
         # stochastic sampling draws from torch's global generator: seed it here, so that a loaded generator
         # samples the same trajectories as the freshly trained one
         torch.manual_seed(int(np.random.default_rng([self.seed, 3]).integers(2**31)))
+        demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         rounds: list[Dataset] = []
         short = np.arange(demos.n_episodes)  # demos with fewer than per_episode lasting candidates so far
         while len(short) and len(rounds) < self.config.sample_rounds:
-            rounds.append(self._roll_out(np.repeat(short, candidates), horizons, len(rounds), progress))
+            rounds.append(self._roll_out(np.repeat(short, candidates), demo_hints, horizons, len(rounds), progress))
             generated = rounds[0] if len(rounds) == 1 else concatenate(rounds)
             short = np.flatnonzero(lasting_per_demo(generated, horizons) < per_episode)
         log_d = self.trainer.discriminator.log_probability(generated.observations, generated.actions)
@@ -291,14 +292,13 @@ class AdversarialAugmenter(Augmenter):
         self.rejection = {**stats, "candidates_per_demo": candidates, "rounds": len(rounds)}
         return generated.select_episodes(kept)
 
-    def _roll_out(self, job_demos: np.ndarray, horizons: np.ndarray, round_index: int,
+    def _roll_out(self, job_demos: np.ndarray, demo_hints: DemoHints, horizons: np.ndarray, round_index: int,
                   progress: Progress | None) -> Dataset:
         """One generator rollout per entry of ``job_demos`` (demo indices), each with fresh hint noise (and
         execution noise); round 0 draws the streams the augmenter always drew, later rounds new ones."""
         demos = self.demos
         assert demos is not None
         sigma, _ = self._trainer_settings()
-        demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         longest = int(horizons.max())
         stream = [] if round_index == 0 else [round_index]
         noise = (np.random.default_rng([self.seed, 1, *stream]).uniform(

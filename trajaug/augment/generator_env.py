@@ -41,15 +41,15 @@ class DemoHints:
 
 class DemoStartEnv(gym.Env):
     """Generator environment (see the module docstring); observation (obs_dim + hint_dim,), action the task's.
-    An episode from demo d's start is truncated after ``horizons[d]`` steps (default: the demo's length)."""
+    An episode from demo d's start is truncated after ``horizons[d]`` steps (``adversarial.episode_horizons``)."""
 
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
-                 seed: int, hint: str, horizons: np.ndarray | None = None) -> None:
+                 seed: int, hint: str, horizons: np.ndarray) -> None:
         assert demos.env_id is not None
         self.sim = make_env(demos.env_id)
         self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
         self.hints = DemoHints(demos, obs_mean, obs_std, hint)
-        self.lengths = demos.episode_lengths() if horizons is None else np.asarray(horizons)
+        self.lengths = np.asarray(horizons)
         self.start_states = [(np.asarray(job.qpos), np.asarray(job.qvel))
                              for job in demo_start_jobs(demos, list(range(demos.n_episodes)), seed)]
         hint_dim = demos.act_dim if sigma is not None else 0
