@@ -70,6 +70,34 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
         loaded.load(tmp_path / "missing.pt")
 
 
+def test_a_loaded_generator_goes_on_training_from_its_weights(cheetah_demos: Dataset, tmp_path: Path) -> None:
+    from trajaug.augment.cat import CATAugmenter
+
+    demos = cheetah_demos.first_episodes(1)
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    trained = CATAugmenter(dataclasses.replace(TINY, save_generator=str(first)), seed=2)
+    trained.fit(demos)
+    states = demos.observations[:200]
+    hints = distort(demos.actions[:200], 0.9, np.random.default_rng(0))
+    before = trained.trainer.act(states, hints)
+    resumed = CATAugmenter(dataclasses.replace(TINY, load_generator=str(first), continue_steps=512,
+                                               save_generator=str(second)), seed=2)
+    resumed.fit(demos)
+    stats = resumed.fit_stats()
+    # one more PPO rollout of 2 × 256 steps and one more discriminator pass; no second warm start
+    assert stats["rollouts"] == 1 and "warm_start_loss" not in stats
+    after = resumed.trainer.act(states, hints)
+    # it started from the loaded weights (close to them), then PPO and the discriminator moved on
+    assert 0 < np.abs(after - before).mean() < 0.1 * np.abs(hints - before).mean()
+    again = CATAugmenter(dataclasses.replace(TINY, load_generator=str(second)), seed=2)
+    again.fit(demos)
+    np.testing.assert_allclose(again.trainer.act(states, hints), after, atol=1e-6)
+    assert not np.allclose(again.trainer.discriminator.log_probability(states, demos.actions[:200]),
+                           trained.trainer.discriminator.log_probability(states, demos.actions[:200]))
+    with pytest.raises(TrajaugInputError, match="continue_steps must be ≥ 0 and needs load_generator"):
+        CATConfig(continue_steps=1000)
+
+
 def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheetah_demos: Dataset,
                                                                           tmp_path: Path) -> None:
     from trajaug.augment.base import augment
@@ -164,8 +192,57 @@ def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Da
     np.testing.assert_allclose(to_limit.observations[:30], as_demo.observations[:30], atol=1e-5)
     with pytest.raises(TrajaugInputError, match="horizon env needs hint nearest"):
         CATConfig(horizon="env", hint="time")
+    from trajaug.augment.gail import GAILConfig
+
+    assert GAILConfig(horizon="env", hint="time", starts="reset").horizon == "env"  # GAIL sees no hint
     with pytest.raises(TrajaugInputError, match="horizon must be one of demo, env"):
         CATConfig(horizon="forever")
+
+
+def test_reset_starts_and_training_noise_change_the_generators_episodes(cheetah_demos: Dataset) -> None:
+    from trajaug.augment.base import augment
+    from trajaug.augment.generator_env import DemoStartEnv
+    from trajaug.sim import make_env
+
+    demos = cheetah_demos.first_episodes(2)
+    mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
+    horizons = demos.episode_lengths()
+
+    def env(starts: str, action_noise: float) -> DemoStartEnv:
+        return DemoStartEnv(demos, mean, std, 0.9, 7, "nearest", horizons, starts, action_noise)
+
+    # demo starts: every episode begins in one of the two demos' first states; reset starts: in fresh resets
+    demo_env, reset_env = env("demo", 0.0), env("reset", 0.0)
+    demo_starts = [demo_env.reset(seed=k)[0][:demos.obs_dim] for k in range(6)]
+    reset_starts = [reset_env.reset(seed=k)[0][:demos.obs_dim] for k in range(6)]
+    normalized_demo_firsts = (demos.observations[demos.episode_bounds[:, 0]] - mean) / std
+    assert all(np.abs(normalized_demo_firsts - s).sum(1).min() < 1e-4 for s in demo_starts)
+    assert all(np.abs(normalized_demo_firsts - s).sum(1).min() > 1e-3 for s in reset_starts)
+    assert len({tuple(np.round(s, 6)) for s in reset_starts}) == 6
+    # training noise perturbs the executed action: the same action from the same state lands elsewhere
+    action = np.full(demos.act_dim, 0.3, np.float32)
+    landed = {}
+    for name, noise in (("clean", 0.0), ("again", 0.0), ("noisy", 0.5)):
+        stepped = env("demo", noise)
+        stepped.reset(seed=3)
+        landed[name] = stepped.step(action)[0]
+    np.testing.assert_array_equal(landed["clean"], landed["again"])
+    assert np.abs(landed["clean"] - landed["noisy"]).max() > 1e-3
+    # generation from resets: the candidates start in the task's own initial states, not the demos'
+    budget = dataclasses.replace(TINY, total_steps=0, keep_fraction=1.0, starts="reset")
+    generated, _ = augment("cat", demos, budget, per_episode=2, seed=1)
+    firsts = generated.observations[generated.episode_bounds[:, 0]]
+    assert len({tuple(row) for row in firsts.round(6)}) == 4
+    assert np.abs(firsts[:, None] - demos.observations[demos.episode_bounds[:, 0]][None]).sum(2).min() > 1e-4
+    task = make_env(demos.env_id)  # each candidate k starts in the task's reset with its job seed (1 · 1000003 + k)
+    resets = np.array([task.reset(seed=1_000_003 + k)[0] for k in range(4)], np.float32)
+    np.testing.assert_allclose(np.sort(firsts, axis=0), np.sort(resets, axis=0), atol=1e-6)
+    with pytest.raises(TrajaugInputError, match="starts reset needs hint nearest"):
+        CATConfig(starts="reset", hint="time")
+    with pytest.raises(TrajaugInputError, match="starts must be one of demo, reset"):
+        CATConfig(starts="anywhere")
+    with pytest.raises(TrajaugInputError, match="training_noise must be ≥ 0"):
+        CATConfig(training_noise=-1.0)
 
 
 def _episodes(lengths: list[int], terminated: list[bool], marks: list[float]) -> Dataset:

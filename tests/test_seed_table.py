@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -45,6 +46,18 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
     assert generator.stat().st_size > 1000
     made = json.loads((out / "data" / "cat-2demos-seed0.hdf5.config.json").read_text())
     assert made["config"]["save_generator"] == str(generator)
+    # a later run samples more from the kept generator instead of training one
+    more = dataclasses.replace(config, rows=("cat",), per_episode=2, generators_from=str(out))
+    with LocalExecutor(1) as executor:
+        sampled = run_augmentations([("cat", 0)], tmp_path / "more", more, executor)[("cat", 0)]
+        missing = run_augmentations([("cat", 0)], tmp_path / "none",
+                                    dataclasses.replace(more, generators_from=str(tmp_path / "nowhere")),
+                                    executor)[("cat", 0)]
+    assert sampled["trajectories"] == 4 and sampled["fit_rollouts"] == 0  # 2 per demo, no adversarial training
+    assert "warm_start_loss" not in json.dumps(sampled)
+    resampled = json.loads((tmp_path / "more" / "data" / "cat-2demos-seed0.hdf5.config.json").read_text())
+    assert resampled["config"]["load_generator"] == str(generator)
+    assert "kept no generator for cat-2demos-seed0.hdf5" in missing["error"]
 
     def must_not_run(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("a finished cell ran again")

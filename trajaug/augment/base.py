@@ -104,9 +104,9 @@ def get_augmenter(name: str) -> type[Augmenter]:
 
 
 def demo_start_jobs(demos: Dataset, episode_indices: list[int], seed: int,
-                    max_steps: list[int] | None = None) -> list[Job]:
+                    max_steps: list[int] | None = None, from_reset: bool = False) -> list[Job]:
     """Jobs that start the simulator in each listed demo's initial state and run for the demo's length
-    (or ``max_steps[k]`` steps for job k).
+    (or ``max_steps[k]`` steps for job k); ``from_reset``: in a fresh reset of the task instead (seeded per job).
 
     The state comes from the demo's qpos/qvel when stored, else it is rebuilt from the first observation.
     """
@@ -121,19 +121,22 @@ def demo_start_jobs(demos: Dataset, episode_indices: list[int], seed: int,
         else:
             qpos, qvel = state_from_observation(env, demos.observations[start])
         steps = stop - start if max_steps is None else int(max_steps[k])
-        jobs.append(Job(seed=seed * 1_000_003 + k, qpos=qpos, qvel=qvel, max_steps=steps))
+        jobs.append(Job(seed=seed * 1_000_003 + k, qpos=None if from_reset else qpos,
+                        qvel=None if from_reset else qvel, max_steps=steps))
     return jobs
 
 
 def execute_from_demos(demos: Dataset, job_demos: list[int], controller: Controller, seed: int,
-                       progress: Progress | None = None, max_steps: list[int] | None = None) -> Dataset:
-    """Run one simulator episode per entry of ``job_demos``, each from that demo's initial state for the demo's
-    length (or until the task terminates), with actions from ``controller(jobs, steps, observations)``.
+                       progress: Progress | None = None, max_steps: list[int] | None = None,
+                       from_reset: bool = False) -> Dataset:
+    """Run one simulator episode per entry of ``job_demos``, each from that demo's initial state (or a fresh reset,
+    ``from_reset``) for the demo's length (or ``max_steps``, or until the task terminates), with actions from
+    ``controller(jobs, steps, observations)``.
 
     Returns the executed trajectories (simulator rewards, qpos/qvel) with ``source_episode`` = the demo index.
     """
     assert demos.env_id is not None
-    jobs = demo_start_jobs(demos, job_demos, seed, max_steps)
+    jobs = demo_start_jobs(demos, job_demos, seed, max_steps, from_reset)
     _, executed = rollout(demos.env_id, jobs, controller, n_envs=64, progress=progress)
     assert executed is not None
     executed["source_episode"] = np.asarray(job_demos, np.int32)[executed["source_episode"]]

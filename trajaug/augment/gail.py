@@ -9,6 +9,7 @@ the stochastic policy here, since without a distorted input the mean policy woul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from trajaug.augment.adversarial import AdversarialAugmenter, AdversarialConfig
 from trajaug.augment.base import register
@@ -18,6 +19,7 @@ from trajaug.augment.base import register
 class GAILConfig(AdversarialConfig):
     stochastic_sampling: bool = True
     """Sample generator actions when generating (the only source of diversity for GAIL)."""
+    corrects_hint: ClassVar[bool] = False
 
 
 @register("gail")

@@ -41,15 +41,19 @@ class DemoHints:
 
 class DemoStartEnv(gym.Env):
     """Generator environment (see the module docstring); observation (obs_dim + hint_dim,), action the task's.
-    An episode from demo d's start is truncated after ``horizons[d]`` steps (``adversarial.episode_horizons``)."""
+    An episode of demo d is truncated after ``horizons[d]`` steps (``adversarial.episode_horizons``); it starts in
+    demo d's initial state (``starts = "demo"``) or in a fresh reset of the task (``"reset"``). ``action_noise`` σ:
+    N(0, σ²) is added to every action before it is executed (clipped to the box); the reward still judges the
+    action the generator chose."""
 
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
-                 seed: int, hint: str, horizons: np.ndarray) -> None:
+                 seed: int, hint: str, horizons: np.ndarray, starts: str, action_noise: float) -> None:
         assert demos.env_id is not None
         self.sim = make_env(demos.env_id)
         self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
         self.hints = DemoHints(demos, obs_mean, obs_std, hint)
         self.lengths = np.asarray(horizons)
+        self.starts, self.action_noise = starts, action_noise
         self.start_states = [(np.asarray(job.qpos), np.asarray(job.qvel))
                              for job in demo_start_jobs(demos, list(range(demos.n_episodes)), seed)]
         hint_dim = demos.act_dim if sigma is not None else 0
@@ -71,12 +75,17 @@ class DemoStartEnv(gym.Env):
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         self.demo = int(self.rng.integers(self.demos.n_episodes))
-        self.sim.reset(seed=int(self.rng.integers(2**31)))
-        self.state = restore(self.sim, *self.start_states[self.demo])
+        self.state, _ = self.sim.reset(seed=int(self.rng.integers(2**31)))
+        if self.starts == "demo":
+            self.state = restore(self.sim, *self.start_states[self.demo])
         self.step_index, self.episode_return = 0, 0.0
         return self._observation(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.action_noise > 0:
+            box = self.action_space
+            action = np.clip(action + self.rng.normal(0.0, self.action_noise, np.shape(action)),
+                             box.low, box.high)  # type: ignore[attr-defined]
         self.state, reward, terminated, _, _ = self.sim.step(action)
         self.step_index += 1
         self.episode_return += float(reward)

@@ -66,6 +66,9 @@ class FewDemoConfig:
     """Tiny budgets for a smoke check."""
     drop_terminated: bool = False
     """Drop augmented trajectories that ended in a terminal state (a fall) before BC (as ``datasets filter``)."""
+    generators_from: str = ""
+    """Folder of an earlier few-demo run of the same method: sample each set from the generator it kept for it
+    (e.g. more trajectories with ``per_episode``) instead of training one; "": train."""
 
 
 def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor | None = None,
@@ -80,7 +83,8 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
                                                 if getattr(config, k) == getattr(defaults, k)})
     table_configs = {n: SeedTableConfig(dataset=config.dataset, demos=n, seeds=config.seeds, rows=(config.method,),
                                         per_episode=config.per_episode, bc_steps=config.bc_steps,
-                                        eval_episodes=config.eval_episodes, quick=config.quick)
+                                        eval_episodes=config.eval_episodes, quick=config.quick,
+                                        generators_from=config.generators_from)
                      for n in config.demo_counts}
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     with executor_for(executor, workers) as pool:

@@ -79,6 +79,9 @@ class SeedTableConfig:
     """Evaluation noise levels σ (0 = standard evaluation)."""
     quick: bool = False
     """Tiny budgets for a smoke check (not for results)."""
+    generators_from: str = ""
+    """Folder of an earlier run of the same rows (on a path every worker can read): sample each CAT / GAIL set from
+    the generator that run kept for it (``data/<set>.generator.pt``) instead of training one; "": train."""
 
 
 QUICK: dict[str, Any] = {"per_episode": 3, "bc_steps": 1500, "eval_episodes": 5, "seeds": 1}
@@ -155,6 +158,7 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
     from trajaug.augment.base import augment_to_file
     from trajaug.datasets.check import physics_check
     from trajaug.datasets.d4rl import read_d4rl
+    from trajaug.datasets.errors import TrajaugInputError
 
     row, seed = job
     name = augmented_name(row, seed, config)
@@ -163,6 +167,11 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
     final = Path(out_dir) / "data" / name
     with tempfile.TemporaryDirectory(prefix="trajaug-augment-") as scratch:
         path = Path(scratch) / name
+        if config.generators_from and hasattr(method_config, "load_generator"):
+            kept = Path(config.generators_from) / "data" / (name + GENERATOR_SUFFIX)
+            if not kept.is_file():
+                raise TrajaugInputError(f"{kept}: the run in {config.generators_from} kept no generator for {name}")
+            method_config = dataclasses.replace(method_config, load_generator=str(kept))
         keeps_generator = getattr(method_config, "save_generator", None) == ""
         if keeps_generator:  # a trained generator is kept next to its set, to sample more from it later
             method_config = dataclasses.replace(method_config, save_generator=str(path) + GENERATOR_SUFFIX)
