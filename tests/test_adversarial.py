@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from trajaug.augment.adversarial import AdversarialTrainer
+from trajaug.augment.adversarial_trainer import AdversarialTrainer
 from trajaug.augment.cat import CATConfig
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.augment.generator_env import distort

@@ -16,26 +16,25 @@ Warm start (our addition, off with ``bc_warmstart_steps=0``): before the adversa
 fitted by regression to the demo action a_E from [ŝ, a'] (denoising for CAT, plain BC for GAIL). Two CPU cores
 afford a few hundred thousand PPO steps, which from a random policy is far from enough on MuJoCo; the warm
 start lets the adversarial phase spend them on correcting the compounding errors that regression leaves.
+
+This module holds the shared config and the augmenter (fit, then sample with rejection); the training itself is
+``trajaug.augment.adversarial_trainer``, the generator's environment ``trajaug.augment.generator_env``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
+from trajaug.augment.adversarial_trainer import AdversarialTrainer
 from trajaug.augment.base import Augmenter, Progress, execute_from_demos
-from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
-from trajaug.augment.generator_env import DemoHints, DemoStartEnv, distort
+from trajaug.augment.generator_env import DemoHints, episode_horizons
 from trajaug.datasets.dataset import Dataset, concatenate
 from trajaug.datasets.errors import TrajaugInputError
-from trajaug.sim import max_episode_steps
 
 HINTS = ("time", "nearest")
 """Values of ``AdversarialConfig.hint``."""
@@ -151,136 +150,6 @@ class AdversarialConfig:
             raise TrajaugInputError("horizon env needs hint nearest: the time-indexed hint ends with its demo")
         if self.corrects_hint and self.starts == "reset" and self.hint == "time":
             raise TrajaugInputError("starts reset needs hint nearest: the time-indexed hint follows one demo")
-
-
-def episode_horizons(demos: Dataset, horizon: str) -> np.ndarray:
-    """(n_episodes,) int: the steps a generator episode from each demo's start may last
-    (``AdversarialConfig.horizon``)."""
-    if horizon == "env":
-        assert demos.env_id is not None
-        return np.full(demos.n_episodes, max_episode_steps(demos.env_id))
-    return demos.episode_lengths()
-
-
-def _policy_kwargs(config: AdversarialConfig) -> dict[str, Any]:
-    return {"net_arch": {"pi": list(config.hidden), "vf": list(config.hidden)}, "activation_fn": nn.Tanh,
-            "log_std_init": config.log_std_init}
-
-
-class AdversarialTrainer:
-    """Trains the generator policy and the discriminator; ``sigma=None`` and ``l2_weight=0`` give GAIL."""
-
-    def __init__(self, demos: Dataset, config: AdversarialConfig, sigma: float | None, l2_weight: float,
-                 seed: int) -> None:
-        self.demos, self.config, self.sigma, self.l2_weight, self.seed = demos, config, sigma, l2_weight, seed
-        self.obs_mean = demos.observations.mean(axis=0).astype(np.float64)
-        self.obs_std = demos.observations.std(axis=0).astype(np.float64) + 1e-3
-        self.rng = np.random.default_rng(seed)
-        torch.manual_seed(seed)
-        self.discriminator = Discriminator(demos.obs_dim, demos.act_dim, self.obs_mean, self.obs_std,
-                                           DiscriminatorConfig(config.disc_hidden, config.disc_lr,
-                                                               config.disc_entropy_weight))
-        self.history: list[dict[str, float]] = []
-        self.policy: Any = None
-
-    @property
-    def hint_dim(self) -> int:
-        return self.demos.act_dim if self.sigma is not None else 0
-
-    def inputs(self, states: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
-        """Generator input [ŝ, a'] (B, obs_dim + hint_dim) float32 from raw states and hints."""
-        normalized = (states - self.obs_mean) / self.obs_std
-        parts = [normalized] if hints is None else [normalized, hints]
-        return np.concatenate(parts, axis=1).astype(np.float32)
-
-    def train(self, progress: Progress | None = None, steps: int | None = None) -> None:
-        """Warm-start (unless a generator was loaded) and run ``steps`` adversarial steps (default
-        ``total_steps``); a loaded generator goes on from its weights."""
-        from stable_baselines3 import PPO
-        from stable_baselines3.common.vec_env import DummyVecEnv
-
-        from trajaug.augment.ppo_hooks import DiscriminatorReward, DiscriminatorUpdates
-
-        c = self.config
-        horizons = episode_horizons(self.demos, c.horizon)
-        envs = DummyVecEnv([lambda k=k: DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma,  # type: ignore[misc]
-                                                     self.seed * 1000 + k, c.hint, horizons, c.starts,
-                                                     c.training_noise)
-                            for k in range(c.n_envs)])
-        rewarded = DiscriminatorReward(envs, self.discriminator, self.demos.obs_dim, self.obs_mean, self.obs_std,
-                                       self.l2_weight)
-        model = PPO("MlpPolicy", rewarded, n_steps=c.n_steps, batch_size=c.ppo_batch_size, n_epochs=c.ppo_epochs,
-                    learning_rate=c.ppo_lr, gamma=c.gamma, gae_lambda=c.gae_lambda, seed=self.seed, device="cpu",
-                    policy_kwargs=_policy_kwargs(c), verbose=0)
-        steps = c.total_steps if steps is None else steps
-        loaded = self.policy is not None
-        if loaded:  # go on from the loaded weights
-            model.policy.load_state_dict(self.policy.state_dict())
-        self.policy = model.policy
-        if c.bc_warmstart_steps and not loaded:
-            self._warm_start()
-        if steps:
-            model.learn(steps, callback=DiscriminatorUpdates(self, rewarded, progress))
-
-    def _warm_start(self) -> None:
-        """Fit the policy mean to a_E from [ŝ, a'] by MSE (fresh distortion every batch)."""
-        states, actions = self.demos.observations.astype(np.float64), self.demos.actions.astype(np.float64)
-        optimizer = torch.optim.Adam(self.policy.parameters(), lr=1e-3)
-        for _ in range(self.config.bc_warmstart_steps):
-            rows = self.rng.integers(0, len(states), size=256)
-            hints = distort(actions[rows], self.sigma, self.rng) if self.sigma is not None else None
-            inputs = torch.as_tensor(self.inputs(states[rows], hints))
-            mean = self.policy.get_distribution(inputs).distribution.mean
-            loss = ((mean - torch.as_tensor(actions[rows], dtype=torch.float32)) ** 2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        self.warm_start_loss = float(loss.detach())
-
-    @torch.no_grad()
-    def act(self, states: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
-        """Generator actions for raw states (B, obs_dim) and hints (B, act_dim) or None."""
-        distribution = self.policy.get_distribution(torch.as_tensor(self.inputs(states, hints)))
-        return distribution.get_actions(deterministic=not self.config.stochastic_sampling).numpy()
-
-    # -- save / load (weights_only=True) ---------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        from trajaug.datasets.atomic import atomic_path
-
-        payload = {"env_id": self.demos.env_id, "config": dataclasses.asdict(self.config), "sigma": self.sigma,
-                   "l2_weight": self.l2_weight, "obs_mean": torch.as_tensor(self.obs_mean),
-                   "obs_std": torch.as_tensor(self.obs_std), "policy": self.policy.state_dict(),
-                   "discriminator": self.discriminator.state_dict()}
-        with atomic_path(path, force=True) as tmp:
-            torch.save(payload, tmp)
-
-    def load(self, path: Path) -> None:
-        from stable_baselines3.common.policies import ActorCriticPolicy
-
-        if not Path(path).is_file():
-            raise TrajaugInputError(f"{path}: no such file")
-        try:
-            payload = torch.load(path, weights_only=True, map_location="cpu")
-            trained_for = (payload["env_id"], payload["sigma"], payload["config"].get("hint", "time"))
-        except Exception as error:  # torch.load raises many types for a file that is not a checkpoint
-            raise TrajaugInputError(f"{path}: not a trajaug generator ({type(error).__name__})") from None
-        if trained_for[:2] != (self.demos.env_id, self.sigma):
-            raise TrajaugInputError(f"{path}: generator was trained for {trained_for[0]} "
-                                    f"(σ={trained_for[1]}), not for these demos")
-        if self.sigma is not None and trained_for[2] != self.config.hint:
-            raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
-                                    f"not {self.config.hint}")
-        env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed, self.config.hint,
-                           episode_horizons(self.demos, self.config.horizon), self.config.starts, 0.0)
-        self.policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 0.0,
-                                        **_policy_kwargs(self.config))
-        try:
-            self.policy.load_state_dict(payload["policy"])
-        except RuntimeError:
-            raise TrajaugInputError(f"{path}: generator network sizes differ from --hidden "
-                                    f"{self.config.hidden}") from None
-        self.obs_mean, self.obs_std = payload["obs_mean"].numpy(), payload["obs_std"].numpy()
-        self.discriminator.load_state_dict(payload["discriminator"])
 
 
 class AdversarialAugmenter(Augmenter):

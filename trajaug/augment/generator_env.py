@@ -11,7 +11,16 @@ import numpy as np
 
 from trajaug.augment.base import demo_action_table, demo_start_jobs
 from trajaug.datasets.dataset import Dataset
-from trajaug.sim import make_env, restore
+from trajaug.sim import make_env, max_episode_steps, restore
+
+
+def episode_horizons(demos: Dataset, horizon: str) -> np.ndarray:
+    """(n_episodes,) int: the steps a generator episode from each demo's start may last
+    (``AdversarialConfig.horizon``: ``demo`` or ``env``)."""
+    if horizon == "env":
+        assert demos.env_id is not None
+        return np.full(demos.n_episodes, max_episode_steps(demos.env_id))
+    return demos.episode_lengths()
 
 
 class DemoHints:
@@ -41,7 +50,7 @@ class DemoHints:
 
 class DemoStartEnv(gym.Env):
     """Generator environment (see the module docstring); observation (obs_dim + hint_dim,), action the task's.
-    An episode of demo d is truncated after ``horizons[d]`` steps (``adversarial.episode_horizons``); it starts in
+    An episode of demo d is truncated after ``horizons[d]`` steps (:func:`episode_horizons`); it starts in
     demo d's initial state (``starts = "demo"``) or in a fresh reset of the task (``"reset"``). ``action_noise`` σ:
     N(0, σ²) is added to every action before it is executed (clipped to the box); the reward still judges the
     action the generator chose."""

@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from trajaug.augment.discriminator import Discriminator
 
 if TYPE_CHECKING:
-    from trajaug.augment.adversarial import AdversarialTrainer
+    from trajaug.augment.adversarial_trainer import AdversarialTrainer
     from trajaug.augment.base import Progress
 
 
