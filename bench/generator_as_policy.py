@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from trajaug.augment.cat import CATAugmenter, CATConfig
-from trajaug.augment.generator_env import DemoHints
+from trajaug.augment.generator_env import DemoHints, distort
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.datasets.registry import load
 from trajaug.report import format_mean_ci, markdown_table, write_json, write_markdown
@@ -45,8 +45,7 @@ class GeneratorPolicy(torch.nn.Module):
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         states = observations.numpy().astype(np.float64)
         base = self.hints(np.zeros(len(states), int), np.zeros(len(states), int), states)
-        hints = np.clip(base + self.rng.uniform(-self.hint_noise, self.hint_noise, base.shape), -1.0, 1.0)
-        return torch.as_tensor(self.trainer.act(states, hints))
+        return torch.as_tensor(self.trainer.act(states, distort(base, self.hint_noise, self.rng)))
 
 
 def main() -> None:

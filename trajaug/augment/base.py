@@ -116,13 +116,16 @@ def demo_start_jobs(demos: Dataset, episode_indices: list[int], seed: int,
     jobs = []
     for k, index in enumerate(episode_indices):
         start, stop = (int(v) for v in bounds[index])
-        if demos.qpos is not None and demos.qvel is not None:
+        qpos: np.ndarray | None = None
+        qvel: np.ndarray | None = None
+        if from_reset:
+            pass  # the rollout resets the task with the job's seed
+        elif demos.qpos is not None and demos.qvel is not None:
             qpos, qvel = demos.qpos[start], demos.qvel[start]
         else:
             qpos, qvel = state_from_observation(env, demos.observations[start])
         steps = stop - start if max_steps is None else int(max_steps[k])
-        jobs.append(Job(seed=seed * 1_000_003 + k, qpos=None if from_reset else qpos,
-                        qvel=None if from_reset else qvel, max_steps=steps))
+        jobs.append(Job(seed=seed * 1_000_003 + k, qpos=qpos, qvel=qvel, max_steps=steps))
     return jobs
 
 
