@@ -306,3 +306,65 @@ def test_more_sampling_rounds_refill_the_demos_whose_candidates_fell(cheetah_dem
     np.testing.assert_array_equal(one.observations, plain.observations)
     with pytest.raises(TrajaugInputError, match="sample_rounds must be ≥ 1"):
         CATConfig(sample_rounds=0)
+
+
+def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: Dataset, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import trajaug.augment.rejection as rejection
+    from trajaug.augment.cat import CATAugmenter
+
+    demos = cheetah_demos.first_episodes(1)
+    # HalfCheetah never falls: the probe's verdicts are scripted, 2 candidates per chunk, falls 2, 1, 1, 2
+    verdicts = iter([[False, False], [True, False], [False, True], [False, False]])
+    monkeypatch.setattr(rejection, "lasted", lambda generated, horizons: np.array(next(verdicts)))
+    snapshots: list[dict[str, torch.Tensor]] = []
+    warm_starts: list[int] = []
+    train, warm_start = AdversarialTrainer.train, AdversarialTrainer._warm_start
+
+    def recorded_train(self: AdversarialTrainer, *args: object, **kwargs: object) -> None:
+        train(self, *args, **kwargs)  # type: ignore[arg-type]
+        snapshots.append({k: v.clone() for k, v in self.policy.state_dict().items()})
+
+    def counted_warm_start(self: AdversarialTrainer) -> None:
+        warm_starts.append(1)
+        warm_start(self)
+
+    monkeypatch.setattr(AdversarialTrainer, "train", recorded_train)
+    monkeypatch.setattr(AdversarialTrainer, "_warm_start", counted_warm_start)
+    path = tmp_path / "chosen.pt"
+    augmenter = CATAugmenter(dataclasses.replace(TINY, total_steps=4 * 512, chunks=4, probe_per_demo=2,
+                                                 save_generator=str(path)), seed=1)
+    augmenter.fit(demos)
+    stats = augmenter.fit_stats()
+    assert stats["chunk_falls"] == [2, 1, 1, 2] and stats["chosen_chunk"] == 2  # ties go to the later chunk
+    assert stats["probe_candidates"] == 2 and stats["rollouts"] == 4 and len(warm_starts) == 1
+    kept = augmenter.trainer.policy.state_dict()
+    assert all(torch.equal(kept[k], snapshots[2][k]) for k in kept)
+    assert not all(torch.equal(kept[k], snapshots[3][k]) for k in kept)  # the last chunk moved on
+    loaded = AdversarialTrainer(demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    loaded.load(path)  # the saved generator is the chosen one
+    states, hints = demos.observations[:50], distort(demos.actions[:50], 0.9, np.random.default_rng(0))
+    np.testing.assert_allclose(loaded.act(states, hints), augmenter.trainer.act(states, hints), atol=1e-6)
+    with pytest.raises(TrajaugInputError, match="chunks and probe_per_demo must be ≥ 1"):
+        CATConfig(chunks=0)
+
+
+def test_the_fall_probe_counts_the_kept_generators_falls() -> None:
+    from trajaug.augment.adversarial import PROBE_STREAM
+    from trajaug.augment.cat import CATAugmenter
+    from trajaug.augment.generator_env import DemoHints, episode_horizons
+    from trajaug.augment.rejection import lasted
+    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+
+    # a barely trained generator: Hopper falls in some of its probe candidates, not in all
+    hopper = build_expert_dataset("Hopper-v5", load_actor(bundled_actor_path("hopper")), episodes=1)
+    config = dataclasses.replace(TINY, total_steps=2 * 512, chunks=2, probe_per_demo=6, bc_warmstart_steps=300)
+    augmenter = CATAugmenter(config, seed=6)
+    augmenter.fit(hopper)
+    falls, chosen = augmenter.chunk_falls, augmenter.chosen_chunk
+    assert len(falls) == 2 and max(falls) > 0 and min(falls) < 6 and falls[chosen] == min(falls)
+    # probing the kept generator again, with the chosen chunk's noise streams, finds the same falls
+    horizons = episode_horizons(hopper, "demo")
+    hints = DemoHints(hopper, augmenter.trainer.obs_mean, augmenter.trainer.obs_std, "nearest")
+    again = augmenter._roll_out(np.zeros(6, int), hints, horizons, PROBE_STREAM + chosen, None)
+    assert int((~lasted(again, horizons)).sum()) == falls[chosen]

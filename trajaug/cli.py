@@ -131,6 +131,10 @@ def _augment_command(method: str) -> click.Command:
         click.echo(f"  average return {summary['augmented_return_mean']:.1f} vs demos "
                    f"{summary['demo_return_mean']:.1f} ({summary['demos']} demos); "
                    f"wall time {summary['wall_seconds']:.1f} s")
+        if "fit_chunk_falls" in summary:
+            click.echo(f"  trained in {len(summary['fit_chunk_falls'])} chunks; of {summary['fit_probe_candidates']} "
+                       f"probe candidates each fell {summary['fit_chunk_falls']}: kept chunk "
+                       f"{summary['fit_chosen_chunk'] + 1}")
         if "sample_rejected_return_mean" in summary:
             click.echo(f"  kept {summary['sample_kept_per_demo']} rollouts per demo of {summary['sample_candidates']} "
                        f"({summary['sample_rounds']} round(s) of {summary['sample_candidates_per_demo']} per demo) "
