@@ -314,8 +314,8 @@ def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: 
     from trajaug.augment.cat import CATAugmenter
 
     demos = cheetah_demos.first_episodes(1)
-    # HalfCheetah never falls: the probe's verdicts are scripted, 2 candidates per chunk, falls 2, 1, 1, 2
-    verdicts = iter([[False, False], [True, False], [False, True], [False, False]])
+    # HalfCheetah never falls: the probe's verdicts are scripted, 2 candidates per chunk, falls 1, 1, 2
+    verdicts = iter([[True, False], [False, True], [False, False]])
     monkeypatch.setattr(rejection, "lasted", lambda generated, horizons: np.array(next(verdicts)))
     snapshots: list[dict[str, torch.Tensor]] = []
     warm_starts: list[int] = []
@@ -331,16 +331,16 @@ def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: 
 
     monkeypatch.setattr(AdversarialTrainer, "train", recorded_train)
     monkeypatch.setattr(AdversarialTrainer, "_warm_start", counted_warm_start)
-    path = tmp_path / "chosen.pt"
-    augmenter = CATAugmenter(dataclasses.replace(TINY, total_steps=4 * 512, chunks=4, probe_per_demo=2,
+    path = tmp_path / "chosen.pt"  # (its chunk checkpoints go next to it)
+    augmenter = CATAugmenter(dataclasses.replace(TINY, total_steps=3 * 512, chunks=3, probe_per_demo=2,
                                                  save_generator=str(path)), seed=1)
     augmenter.fit(demos)
     stats = augmenter.fit_stats()
-    assert stats["chunk_falls"] == [2, 1, 1, 2] and stats["chosen_chunk"] == 2  # ties go to the later chunk
-    assert stats["probe_candidates"] == 2 and stats["rollouts"] == 4 and len(warm_starts) == 1
+    assert stats["chunk_falls"] == [1, 1, 2] and stats["chosen_chunk"] == 1  # ties go to the later chunk
+    assert stats["probe_candidates"] == 2 and stats["rollouts"] == 3 and len(warm_starts) == 1
     kept = augmenter.trainer.policy.state_dict()
-    assert all(torch.equal(kept[k], snapshots[2][k]) for k in kept)
-    assert not all(torch.equal(kept[k], snapshots[3][k]) for k in kept)  # the last chunk moved on
+    assert all(torch.equal(kept[k], snapshots[1][k]) for k in kept)
+    assert not all(torch.equal(kept[k], snapshots[2][k]) for k in kept)  # the last chunk moved on
     loaded = AdversarialTrainer(demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
     loaded.load(path)  # the saved generator is the chosen one
     states, hints = demos.observations[:50], distort(demos.actions[:50], 0.9, np.random.default_rng(0))
@@ -368,3 +368,38 @@ def test_the_fall_probe_counts_the_kept_generators_falls() -> None:
     hints = DemoHints(hopper, augmenter.trainer.obs_mean, augmenter.trainer.obs_std, "nearest")
     again = augmenter._roll_out(np.zeros(6, int), hints, horizons, PROBE_STREAM + chosen, None)
     assert int((~lasted(again, horizons)).sum()) == falls[chosen]
+
+
+def test_an_interrupted_chunked_training_goes_on_from_its_last_chunk(cheetah_demos: Dataset,
+                                                                     tmp_path: Path) -> None:
+    import shutil
+
+    from trajaug.augment.cat import CATAugmenter
+
+    demos = cheetah_demos.first_episodes(1)
+    config = dataclasses.replace(TINY, total_steps=2 * 512, chunks=2, probe_per_demo=2)
+    tmp_path = tmp_path / "generators"
+    tmp_path.mkdir()
+    whole = CATAugmenter(dataclasses.replace(config, save_generator=str(tmp_path / "whole.pt")), seed=5)
+    whole.fit(demos)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.pt", "whole.pt.chunk1.pt", "whole.pt.chunk2.pt"]
+    # a run killed after its first chunk left that chunk's checkpoint behind; the rerun goes on from it
+    shutil.copy(tmp_path / "whole.pt.chunk1.pt", tmp_path / "rerun.pt.chunk1.pt")
+    rerun = CATAugmenter(dataclasses.replace(config, save_generator=str(tmp_path / "rerun.pt")), seed=5)
+    rerun.fit(demos)
+    assert rerun.resumed_chunks == 1 and rerun.chunk_falls == whole.chunk_falls
+    assert rerun.fit_stats()["rollouts"] == whole.fit_stats()["rollouts"] == 2
+    assert rerun.fit_stats()["warm_start_loss"] == whole.fit_stats()["warm_start_loss"]
+    states, hints = demos.observations[:100], distort(demos.actions[:100], 0.9, np.random.default_rng(0))
+    # the second chunk has the very weights of the uninterrupted run's (generator and discriminator)
+    a = AdversarialTrainer(demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    b = AdversarialTrainer(demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    a.load(tmp_path / "whole.pt.chunk2.pt")
+    b.load(tmp_path / "rerun.pt.chunk2.pt")
+    np.testing.assert_array_equal(a.act(states, hints), b.act(states, hints))
+    np.testing.assert_array_equal(a.discriminator.log_probability(states, demos.actions[:100]),
+                                  b.discriminator.log_probability(states, demos.actions[:100]))
+    np.testing.assert_array_equal(rerun.trainer.act(states, hints), whole.trainer.act(states, hints))
+    other_seed = CATAugmenter(dataclasses.replace(config, save_generator=str(tmp_path / "rerun.pt")), seed=6)
+    with pytest.raises(TrajaugInputError, match=r"rerun.pt.chunk2.pt: a chunk of another training"):
+        other_seed.fit(demos)

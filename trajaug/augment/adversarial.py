@@ -24,8 +24,11 @@ This module holds the shared config and the augmenter (fit, then sample with rej
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,6 +46,8 @@ HORIZONS = ("demo", "env")
 """Values of ``AdversarialConfig.horizon``."""
 STARTS = ("demo", "reset")
 """Values of ``AdversarialConfig.starts``."""
+RUN_ONLY_FIELDS = ("save_generator", "load_generator")
+"""Config fields that say where files go, not how the generator trains (a chunk checkpoint may differ in them)."""
 PROBE_STREAM = 1000
 """Round index of the first chunk's fall probe: its noise streams are apart from the sampling rounds' (0, 1, …)."""
 
@@ -138,7 +143,8 @@ class AdversarialConfig:
     the later chunk. The chosen generator and its discriminator are the ones sampled and saved. 1: the final
     generator (the reference). The adversarial game does not settle: on Walker2d (3 demos, tuning seeds 100, 101)
     the generator as a policy went 3092 → 3351 → 3268 → 3513 and 2506 → 3259 → 3458 → 2598 over 1.5M-step chunks,
-    and the share of candidates that fell ranked the chunks the same way."""
+    and the share of candidates that fell ranked the chunks the same way. With ``save_generator`` every chunk is
+    checkpointed and a rerun resumes after the last one (``_train_in_chunks``)."""
     probe_per_demo: int = 60
     """Candidates per demo of the fall count after each chunk (``chunks`` > 1)."""
 
@@ -197,28 +203,61 @@ class AdversarialAugmenter(Augmenter):
 
     def _train_in_chunks(self, steps: int, progress: Progress | None) -> None:
         """Train ``steps`` in ``chunks`` parts; keep the part whose probe candidates fell least (see
-        ``AdversarialConfig.chunks``); ``self.chunk_falls`` records every part's count."""
+        ``AdversarialConfig.chunks``); ``self.chunk_falls`` records every part's count. With ``save_generator``
+        each finished part is also written to ``<save_generator>.chunkK.pt`` (K = 1…chunks), and a run with the
+        same config and seed goes on after the last one it finds, exactly as the interrupted run would have."""
         from trajaug.augment.rejection import lasted
 
         demos, chunks = self.demos, self.config.chunks
         assert demos is not None
         horizons = episode_horizons(demos, self.config.horizon)
-        demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         probe_demos = np.repeat(np.arange(demos.n_episodes), self.config.probe_per_demo)
-        self.chunk_falls: list[int] = []
         self.n_demos = demos.n_episodes
+        self.chunk_falls: list[int] = self._resume_chunks()
         best: tuple[dict[str, Any], dict[str, Any]] | None = None
-        for chunk in range(chunks):
+        for chunk in range(len(self.chunk_falls), chunks):
             self.trainer.train(progress, steps=steps // chunks + (steps % chunks if chunk == chunks - 1 else 0))
+            demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
             probe = self._roll_out(probe_demos, demo_hints, horizons, PROBE_STREAM + chunk, None)
             self.chunk_falls.append(int((~lasted(probe, horizons)).sum()))
+            if self.config.save_generator:
+                self.trainer.save(self._chunk_path(chunk), resume={"chunk_falls": self.chunk_falls})
             if self.chunk_falls[-1] <= min(self.chunk_falls):
                 best = (copy.deepcopy(self.trainer.policy.state_dict()),
                         copy.deepcopy(self.trainer.discriminator.state_dict()))
-        assert best is not None
-        self.trainer.policy.load_state_dict(best[0])
-        self.trainer.discriminator.load_state_dict(best[1])
         self.chosen_chunk = len(self.chunk_falls) - 1 - self.chunk_falls[::-1].index(min(self.chunk_falls))
+        if best is not None and self._trained_here(self.chosen_chunk):
+            self.trainer.policy.load_state_dict(best[0])
+            self.trainer.discriminator.load_state_dict(best[1])
+        else:  # the chosen chunk was trained by an earlier, interrupted run
+            self.trainer.load(self._chunk_path(self.chosen_chunk))
+
+    def _chunk_path(self, chunk: int) -> str:
+        """Where chunk ``chunk`` (0-based) of a saved training is kept."""
+        return f"{self.config.save_generator}.chunk{chunk + 1}.pt"
+
+    def _resume_chunks(self) -> list[int]:
+        """Load the last chunk checkpoint of this run, if any, and return the chunks' fall counts so far."""
+        self.resumed_chunks = 0
+        if not self.config.save_generator:
+            return []
+        done = [k for k in range(self.config.chunks) if Path(self._chunk_path(k)).is_file()]
+        if not done:
+            return []
+        path = self._chunk_path(done[-1])
+        record = self.trainer.load(path)
+        ours = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in RUN_ONLY_FIELDS}
+        theirs = {k: v for k, v in record["config"].items() if k not in RUN_ONLY_FIELDS}
+        if record["resume"] is None or record["resume"]["seed"] != self.seed or \
+                json.dumps(ours, sort_keys=True, default=list) != json.dumps(theirs, sort_keys=True, default=list):
+            raise TrajaugInputError(f"{path}: a chunk of another training (config or seed differ); remove it or "
+                                    "save this generator elsewhere")
+        self.trainer.restore(record["resume"])
+        self.resumed_chunks = len(record["resume"]["chunk_falls"])
+        return list(record["resume"]["chunk_falls"])
+
+    def _trained_here(self, chunk: int) -> bool:
+        return chunk >= self.resumed_chunks
 
     def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
         """Roll out ⌈per_episode / keep_fraction⌉ candidates per demo (more rounds for the demos that have fewer

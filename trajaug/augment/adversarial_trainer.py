@@ -107,17 +107,33 @@ class AdversarialTrainer:
         return distribution.get_actions(deterministic=not self.config.stochastic_sampling).numpy()
 
     # -- save / load (weights_only=True) ---------------------------------------------------------------------
-    def save(self, path: Path) -> None:
+    def save(self, path: str | Path, resume: dict[str, Any] | None = None) -> None:
+        """Write the generator; ``resume`` (a chunk checkpoint's record) adds what a later process needs to go on
+        exactly as this one would: the seed, the discriminator's Adam state, the batch rng and the history."""
         from trajaug.datasets.atomic import atomic_path
 
         payload = {"env_id": self.demos.env_id, "config": dataclasses.asdict(self.config), "sigma": self.sigma,
                    "l2_weight": self.l2_weight, "obs_mean": torch.as_tensor(self.obs_mean),
                    "obs_std": torch.as_tensor(self.obs_std), "policy": self.policy.state_dict(),
                    "discriminator": self.discriminator.state_dict()}
-        with atomic_path(path, force=True) as tmp:
+        if resume is not None:
+            payload["resume"] = {**resume, "seed": self.seed, "rng": self.rng.bit_generator.state,
+                                 "discriminator_optimizer": self.discriminator.optimizer.state_dict(),
+                                 "history": self.history, "warm_start_loss": getattr(self, "warm_start_loss", None)}
+        with atomic_path(Path(path), force=True) as tmp:
             torch.save(payload, tmp)
 
-    def load(self, path: Path) -> None:
+    def restore(self, resume: dict[str, Any]) -> None:
+        """Go on from a chunk checkpoint (``load`` it first): the training state ``save(resume=…)`` recorded."""
+        self.rng.bit_generator.state = resume["rng"]
+        self.discriminator.optimizer.load_state_dict(resume["discriminator_optimizer"])
+        self.history = list(resume["history"])
+        if resume["warm_start_loss"] is not None:
+            self.warm_start_loss = resume["warm_start_loss"]
+
+    def load(self, path: str | Path) -> dict[str, Any]:
+        """Load a saved generator and discriminator; returns the file's config and, for a chunk checkpoint, its
+        ``resume`` record (``{"config": …, "resume": …}``)."""
         from stable_baselines3.common.policies import ActorCriticPolicy
 
         if not Path(path).is_file():
@@ -144,3 +160,4 @@ class AdversarialTrainer:
                                     f"{self.config.hidden}") from None
         self.obs_mean, self.obs_std = payload["obs_mean"].numpy(), payload["obs_std"].numpy()
         self.discriminator.load_state_dict(payload["discriminator"])
+        return {"config": payload["config"], "resume": payload.get("resume")}
