@@ -24,7 +24,6 @@ This module holds the shared config and the augmenter (fit, then sample with rej
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import torch
 from trajaug.augment.adversarial_trainer import AdversarialTrainer
 from trajaug.augment.base import Augmenter, Progress, execute_from_demos
 from trajaug.augment.generator_env import DemoHints, episode_horizons
+from trajaug.config import config_record
 from trajaug.datasets.dataset import Dataset, concatenate
 from trajaug.datasets.errors import TrajaugInputError
 
@@ -193,11 +193,10 @@ class AdversarialAugmenter(Augmenter):
         if self.config.load_generator:
             self.trainer.load(self.config.load_generator)
             steps = self.config.continue_steps
-        if self.config.chunks == 1 or not steps:
-            if steps or not self.config.load_generator:
-                self.trainer.train(progress, steps=steps)
-        else:
+        if self.config.chunks > 1 and steps:
             self._train_in_chunks(steps, progress)
+        elif steps or not self.config.load_generator:  # a fresh generator is warm-started even with 0 steps
+            self.trainer.train(progress, steps=steps)
         if self.config.save_generator:
             self.trainer.save(self.config.save_generator)
 
@@ -212,12 +211,11 @@ class AdversarialAugmenter(Augmenter):
         assert demos is not None
         horizons = episode_horizons(demos, self.config.horizon)
         probe_demos = np.repeat(np.arange(demos.n_episodes), self.config.probe_per_demo)
-        self.n_demos = demos.n_episodes
         self.chunk_falls: list[int] = self._resume_chunks()
+        demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         best: tuple[dict[str, Any], dict[str, Any]] | None = None
         for chunk in range(len(self.chunk_falls), chunks):
             self.trainer.train(progress, steps=steps // chunks + (steps % chunks if chunk == chunks - 1 else 0))
-            demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
             probe = self._roll_out(probe_demos, demo_hints, horizons, PROBE_STREAM + chunk, None)
             self.chunk_falls.append(int((~lasted(probe, horizons)).sum()))
             if self.config.save_generator:
@@ -226,7 +224,8 @@ class AdversarialAugmenter(Augmenter):
                 best = (copy.deepcopy(self.trainer.policy.state_dict()),
                         copy.deepcopy(self.trainer.discriminator.state_dict()))
         self.chosen_chunk = len(self.chunk_falls) - 1 - self.chunk_falls[::-1].index(min(self.chunk_falls))
-        if best is not None and self._trained_here(self.chosen_chunk):
+        if self.chosen_chunk >= self.resumed_chunks:  # trained by this run: its weights were kept in ``best``
+            assert best is not None
             self.trainer.policy.load_state_dict(best[0])
             self.trainer.discriminator.load_state_dict(best[1])
         else:  # the chosen chunk was trained by an earlier, interrupted run
@@ -246,18 +245,16 @@ class AdversarialAugmenter(Augmenter):
             return []
         path = self._chunk_path(done[-1])
         record = self.trainer.load(path)
-        ours = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in RUN_ONLY_FIELDS}
-        theirs = {k: v for k, v in record["config"].items() if k not in RUN_ONLY_FIELDS}
-        if record["resume"] is None or record["resume"]["seed"] != self.seed or \
-                json.dumps(ours, sort_keys=True, default=list) != json.dumps(theirs, sort_keys=True, default=list):
+        ours, theirs = config_record(self.config), json.loads(json.dumps(record["config"], default=str))
+        for name in RUN_ONLY_FIELDS:
+            ours.pop(name)
+            theirs.pop(name, None)
+        if record["resume"] is None or record["resume"]["seed"] != self.seed or ours != theirs:
             raise TrajaugInputError(f"{path}: a chunk of another training (config or seed differ); remove it or "
                                     "save this generator elsewhere")
         self.trainer.restore(record["resume"])
         self.resumed_chunks = len(record["resume"]["chunk_falls"])
         return list(record["resume"]["chunk_falls"])
-
-    def _trained_here(self, chunk: int) -> bool:
-        return chunk >= self.resumed_chunks
 
     def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
         """Roll out ⌈per_episode / keep_fraction⌉ candidates per demo (more rounds for the demos that have fewer
@@ -320,8 +317,9 @@ class AdversarialAugmenter(Augmenter):
             stats.update(disc_loss_first=history[0]["loss"], disc_loss_last=history[-1]["loss"],
                          generator_env_return_last=history[-1]["generator_env_return"])
         if hasattr(self, "chunk_falls"):
+            assert self.demos is not None
             stats.update(chunk_falls=self.chunk_falls, chosen_chunk=self.chosen_chunk,
-                         probe_candidates=self.config.probe_per_demo * self.n_demos)
+                         probe_candidates=self.config.probe_per_demo * self.demos.n_episodes)
         if hasattr(self.trainer, "warm_start_loss"):
             stats["warm_start_loss"] = self.trainer.warm_start_loss
         return stats
