@@ -63,6 +63,9 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
                                     l2_weight=0.1, seed=0)
     with pytest.raises(TrajaugInputError, match="trained with --hint nearest, not time"):
         other_hint.load(path)
+    fewer = AdversarialTrainer(cheetah_demos.first_episodes(1), TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    with pytest.raises(TrajaugInputError, match="generator was trained on other demos"):
+        fewer.load(path)
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(TrajaugInputError, match="not a trajaug generator"):
         loaded.load(tmp_path / "junk.pt")

@@ -8,6 +8,7 @@ pass per rollout. It saves and loads both as a ``weights_only`` file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +113,8 @@ class AdversarialTrainer:
         exactly as this one would: the seed, the discriminator's Adam state, the batch rng and the history."""
         from trajaug.datasets.atomic import atomic_path
 
-        payload = {"env_id": self.demos.env_id, "config": dataclasses.asdict(self.config), "sigma": self.sigma,
+        payload = {"env_id": self.demos.env_id, "demos_sha256": demos_sha256(self.demos),
+                   "config": dataclasses.asdict(self.config), "sigma": self.sigma,
                    "l2_weight": self.l2_weight, "obs_mean": torch.as_tensor(self.obs_mean),
                    "obs_std": torch.as_tensor(self.obs_std), "policy": self.policy.state_dict(),
                    "discriminator": self.discriminator.state_dict()}
@@ -146,6 +148,10 @@ class AdversarialTrainer:
         if trained_for[:2] != (self.demos.env_id, self.sigma):
             raise TrajaugInputError(f"{path}: generator was trained for {trained_for[0]} "
                                     f"(σ={trained_for[1]}), not for these demos")
+        trained_on = payload.get("demos_sha256")  # absent in files written before it was recorded
+        if trained_on is not None and trained_on != demos_sha256(self.demos):
+            raise TrajaugInputError(f"{path}: generator was trained on other demos (sha256 {trained_on[:12]}…, "
+                                    f"these are {demos_sha256(self.demos)[:12]}…)")
         if self.sigma is not None and trained_for[2] != self.config.hint:
             raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
                                     f"not {self.config.hint}")
@@ -161,3 +167,12 @@ class AdversarialTrainer:
         self.obs_mean, self.obs_std = payload["obs_mean"].numpy(), payload["obs_std"].numpy()
         self.discriminator.load_state_dict(payload["discriminator"])
         return {"config": payload["config"], "resume": payload.get("resume")}
+
+
+def demos_sha256(demos: Dataset) -> str:
+    """sha256 of the demos' observations, actions and episode ends: which demos a generator was trained on, the
+    same for the same demos in any file (a dataset rebuilt on another CPU can hold other episodes)."""
+    digest = hashlib.sha256()
+    for array in (demos.observations, demos.actions, demos.terminals, demos.timeouts):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
