@@ -130,7 +130,7 @@ class AdversarialConfig:
     save_generator: str = ""
     """Write the trained generator (policy + discriminator, weights_only file) here."""
     load_generator: str = ""
-    """Skip training: load a generator saved with --save-generator."""
+    """Skip training: load a generator saved with --save-generator (refused on other demos than it was trained on)."""
     continue_steps: int = 0
     """With ``load_generator``: train the loaded generator and discriminator this many more adversarial steps
     before sampling (no warm start; PPO's optimiser starts afresh), so a long training can run in chunks and be
