@@ -148,10 +148,10 @@ class AdversarialTrainer:
         if trained_for[:2] != (self.demos.env_id, self.sigma):
             raise TrajaugInputError(f"{path}: generator was trained for {trained_for[0]} "
                                     f"(σ={trained_for[1]}), not for these demos")
-        trained_on = payload.get("demos_sha256")  # absent in files written before it was recorded
-        if trained_on is not None and trained_on != demos_sha256(self.demos):
+        trained_on, these = payload.get("demos_sha256"), demos_sha256(self.demos)  # absent in older files
+        if trained_on is not None and trained_on != these:
             raise TrajaugInputError(f"{path}: generator was trained on other demos (sha256 {trained_on[:12]}…, "
-                                    f"these are {demos_sha256(self.demos)[:12]}…)")
+                                    f"these are {these[:12]}…)")
         if self.sigma is not None and trained_for[2] != self.config.hint:
             raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
                                     f"not {self.config.hint}")
