@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_a_cache_built_from_another_actor_is_stale_and_rebuilt(cheetah_demos: Da
     assert stale.kind == "stale" and not stale.present
     result = CliRunner().invoke(cli, ["datasets", "build", "halfcheetah-expert", "--episodes", "2"])
     assert result.exit_code == 0, result.output
-    assert "built from another bundled expert; rebuilding" in result.stdout
+    assert "built from another bundled expert or build recipe; rebuilding" in result.stdout
     assert registry.resolve("halfcheetah-expert").kind == "cache"
     assert read_trajaug_metadata(cache_file)["expert"]["sha256"] == actor_sha256("HalfCheetah-v5")
     assert registry.load("halfcheetah-expert").n_episodes == 2
@@ -74,3 +75,31 @@ def test_a_cache_built_from_another_actor_is_stale_and_rebuilt(cheetah_demos: Da
     monkeypatch.setattr(registry.build, "__defaults__", (False, 2, None))  # 2 episodes instead of 100
     with pytest.warns(UserWarning, match="rebuilding it"):
         assert registry.load("halfcheetah-expert").n_episodes == 2
+
+
+def test_a_build_does_not_depend_on_the_batch_or_the_matrix_kernels() -> None:
+    """Recipe 2: an episode's data are the same rolled out alone or beside others, and every stored action is the
+    actor's output for that observation alone — also under MKL's other code path (float32 inference fails both)."""
+    import subprocess
+    import sys
+
+    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, expert_actions, load_actor
+
+    actor = load_actor(bundled_actor_path("halfcheetah"))
+    alone = build_expert_dataset("HalfCheetah-v5", actor, episodes=1)
+    beside = build_expert_dataset("HalfCheetah-v5", actor, episodes=3)
+    assert beside.metadata["expert"]["recipe"] == 2
+    np.testing.assert_array_equal(beside.first_episodes(1).observations, alone.observations)
+    np.testing.assert_array_equal(beside.first_episodes(1).actions, alone.actions)
+    actor64 = load_actor(bundled_actor_path("halfcheetah")).double()
+    one_by_one = np.concatenate([expert_actions(actor64, beside.observations[i:i + 1]) for i in range(0, 3000, 10)])
+    np.testing.assert_array_equal(one_by_one, beside.actions[0:3000:10])
+    observations = np.ascontiguousarray(beside.observations[:512])
+    script = ("import sys, numpy as np\n"
+              "from trajaug.datasets.experts import bundled_actor_path, expert_actions, load_actor\n"
+              "obs = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float32).reshape(512, -1)\n"
+              "sys.stdout.buffer.write(expert_actions(load_actor(bundled_actor_path('halfcheetah')).double(), obs)"
+              ".tobytes())\n")
+    other_kernels = subprocess.run([sys.executable, "-c", script], input=observations.tobytes(), capture_output=True,
+                                   check=True, env={**os.environ, "MKL_CBWR": "COMPATIBLE"}).stdout
+    assert other_kernels == expert_actions(actor64, observations).tobytes()

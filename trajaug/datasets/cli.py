@@ -66,7 +66,7 @@ def datasets_build(name: str, episodes: int | None, force: bool) -> None:
         click.echo(f"{name}: present ({resolved.kind}: {resolved.location})")
         return
     if resolved.kind == "stale":
-        click.echo(f"{name}: the cached copy was built from another bundled expert; rebuilding it")
+        click.echo(f"{name}: the cached copy was built from another bundled expert or build recipe; rebuilding it")
     total = episodes or BUILT_EPISODES
     with progress_bar(f"building {name}", total) as advance:
         path = build(name, force=force, episodes=total, progress=advance)

@@ -8,6 +8,7 @@ mean head: ``obs → Linear-ReLU (×len(hidden)) → Linear → tanh``, actions 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,12 @@ from trajaug.seeds import DATA_SEED_BASE
 from trajaug.sim import Job, rollout
 
 EXPERTS_DIR = Path(__file__).parent / "experts"
+
+BUILD_RECIPE = 2
+"""How a dataset is rolled out from an actor, recorded in every build (a cache made by another recipe is stale).
+1: float32 inference on the batch of running episodes, whose actions depended in the last bits on the batch size
+and on the CPU's matrix kernels (so the same command built other demos on another machine); 2: each action is the
+float64 network output rounded to float32, the same whatever the batch or the kernels (see :func:`expert_actions`)."""
 
 
 class ExpertActor(nn.Module):
@@ -74,16 +81,31 @@ def build_expert_dataset(env_id: str, actor: ExpertActor, episodes: int, seed: i
         raise TrajaugInputError(f"expert actor is for observations of size {actor.obs_dim}, {env_id} has "
                                 f"{spec_for(env_id).obs_dim}")
 
+    actor64 = copy.deepcopy(actor).double()
+
     def controller(jobs: np.ndarray, steps: np.ndarray, observations: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return actor(torch.as_tensor(observations, dtype=torch.float32)).numpy()
+        return expert_actions(actor64, observations)
 
     jobs = [Job(seed=DATA_SEED_BASE + seed * 10_000 + i) for i in range(episodes)]
     _, transitions = rollout(env_id, jobs, controller, n_envs=min(episodes, 50), progress=progress)
     assert transitions is not None
     return Dataset(**transitions, metadata={
         "method": "expert", "seed": seed, "episodes": episodes,
-        "expert": {"file": bundled_actor_path(spec_for(env_id).key).name, **actor.extra}})
+        "expert": {"file": bundled_actor_path(spec_for(env_id).key).name, "recipe": BUILD_RECIPE, **actor.extra}})
+
+
+def expert_actions(actor64: ExpertActor, observations: np.ndarray) -> np.ndarray:
+    """Actions (n, act_dim) float32 of a float64 copy of an actor (``actor.double()``) for observations (n, obs_dim),
+    rounded to float32 first as a dataset stores them.
+
+    float32 matrix products round differently with the batch size and with the CPU's kernels (AVX-512 or AVX2, MKL's
+    code path); computed in float64, those differences are ~1e-16 relative and vanish when the result is rounded to
+    float32 (a float32 action changes only if the float64 one lies within that of a rounding boundary), so a row's
+    action is the same alone, in any batch, on any x86 CPU.
+    """
+    with torch.no_grad():
+        obs = torch.as_tensor(np.array(observations, dtype=np.float32), dtype=torch.float64)
+        return actor64(obs).numpy().astype(np.float32)
 
 
 def actor_sha256(env_id: str) -> str:

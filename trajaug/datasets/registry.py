@@ -6,8 +6,9 @@
 2. a D4RL file ``<key>_expert-v2.hdf5`` in ``$D4RL_DATASET_DIR`` or ``~/.d4rl/datasets``;
 3. a local Minari dataset ``mujoco/<key>/expert-v0`` under ``$MINARI_DATASETS_PATH`` or ``~/.minari/datasets``;
 4. the trajaug cache ``$TRAJAUG_HOME/datasets/<name>.hdf5`` (``TRAJAUG_HOME`` defaults to ``~/.trajaug``), if it
-   was built from the bundled actor shipped now (its sha256 is recorded in the file); a cache built from another
-   actor (an older trajaug) is *stale* and is rebuilt on use;
+   was built from the bundled actor shipped now by the current build recipe (the actor's sha256 and the recipe are
+   recorded in the file); a cache built from another actor or by an older recipe (an older trajaug) is *stale* and
+   is rebuilt on use;
 5. otherwise it is built from the bundled expert actor (no network) and written to the cache.
 """
 
@@ -36,7 +37,7 @@ class Resolved:
     """The name or path asked for."""
     kind: str
     """Where it resolved: ``path``, ``d4rl``, ``minari``, ``cache``, ``build`` (not present yet) or ``stale`` (a
-    cache built from another bundled actor: rebuilt on use)."""
+    cache built from another bundled actor or build recipe: rebuilt on use)."""
     location: str
     """File path, or Minari dataset id for ``minari``."""
     env_id: str | None
@@ -89,23 +90,24 @@ def resolve(name: str) -> Resolved:
     cached = trajaug_home() / "datasets" / f"{name}.hdf5"
     if not cached.is_file():
         return Resolved(name, "build", str(cached), spec.env_id)
-    return Resolved(name, "cache" if _built_from_current_actor(cached, spec) else "stale", str(cached), spec.env_id)
+    return Resolved(name, "cache" if _is_current_build(cached, spec) else "stale", str(cached), spec.env_id)
 
 
-def _built_from_current_actor(path: Path, spec: EnvSpec) -> bool:
+def _is_current_build(path: Path, spec: EnvSpec) -> bool:
     from trajaug.datasets.d4rl import read_trajaug_metadata
-    from trajaug.datasets.experts import actor_sha256, bundled_actor_path
+    from trajaug.datasets.experts import BUILD_RECIPE, actor_sha256, bundled_actor_path
 
     if not bundled_actor_path(spec.key).is_file():
         return True  # nothing to rebuild from: keep what is there
     recorded = read_trajaug_metadata(path).get("expert", {})
-    return isinstance(recorded, dict) and recorded.get("sha256") == actor_sha256(spec.env_id)
+    return (isinstance(recorded, dict) and recorded.get("sha256") == actor_sha256(spec.env_id)
+            and recorded.get("recipe") == BUILD_RECIPE)
 
 
 def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
           progress: Callable[[int], None] | None = None) -> Path:
     """Build ``name`` from its bundled expert into the trajaug cache; returns the file written. An existing cache
-    is replaced only with ``force``, or when it is stale (built from another bundled actor)."""
+    is replaced only with ``force``, or when it is stale (built from another bundled actor or recipe)."""
     from trajaug.datasets.d4rl import write_d4rl
     from trajaug.datasets.experts import actor_sha256, build_expert_dataset, bundled_actor_path, load_actor
 
@@ -116,7 +118,7 @@ def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
     actor_file = bundled_actor_path(spec.key)
     if not actor_file.is_file():
         raise TrajaugInputError(f"no bundled expert for {spec.env_id} ({actor_file} is missing)")
-    stale = target.is_file() and not _built_from_current_actor(target, spec)
+    stale = target.is_file() and not _is_current_build(target, spec)
     dataset = build_expert_dataset(spec.env_id, load_actor(actor_file), episodes=episodes, progress=progress)
     expert = {**dataset.metadata.get("expert", {}), "sha256": actor_sha256(spec.env_id)}
     dataset = dataclasses.replace(dataset, metadata={**dataset.metadata, "expert": expert})
@@ -130,8 +132,8 @@ def load(name: str, env_id: str | None = None, progress: Callable[[int], None] |
     resolved = resolve(name)
     if resolved.kind in ("build", "stale"):
         if resolved.kind == "stale":
-            warnings.warn(f"{name}: the cached copy was built from another bundled expert; rebuilding it",
-                          stacklevel=2)
+            warnings.warn(f"{name}: the cached copy was built from another bundled expert or build recipe; "
+                          "rebuilding it", stacklevel=2)
         build(name, progress=progress)
         resolved = resolve(name)
     if resolved.kind == "minari":
