@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,11 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
     assert "warm_start_loss" not in json.dumps(sampled)
     resampled = json.loads((tmp_path / "more" / "data" / "cat-2demos-seed0.hdf5.config.json").read_text())
     assert resampled["config"]["load_generator"] == str(generator)
+    with LocalExecutor(1) as executor, warnings.catch_warnings():  # the sampled set resumes, not made again
+        warnings.simplefilter("error")
+        again_sampled = run_augmentations([("cat", 0)], tmp_path / "more", more, executor)[("cat", 0)]
+    assert again_sampled["output"] == str(tmp_path / "more" / "data" / "cat-2demos-seed0.hdf5")
+    assert again_sampled["augmented_return_mean"] == sampled["augmented_return_mean"]
     assert "kept no generator for cat-2demos-seed0.hdf5" in missing["error"]
 
     def must_not_run(*args, **kwargs):  # type: ignore[no-untyped-def]

@@ -184,13 +184,14 @@ def bar_chart_ci(labels: Sequence[str], means: Sequence[float], cis: Sequence[fl
 
 def line_chart_ci(x: Sequence[float], series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
                   path: str | Path, xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
-    """A PNG line chart: one line per series name → (means, 95% CI half-widths) over ``x``, CI as a band."""
+    """A PNG line chart: one line per series name → (means, 95% CI half-widths) over ``x``, CI as error bars and a
+    band (the band needs two points; the bars show it at one)."""
     with _png(path, (5.5, 4.0)) as ax:
         for name, (means, cis) in series.items():
             mean = np.asarray(means, dtype=np.float64)
             ci = np.nan_to_num(np.asarray(cis, dtype=np.float64), nan=0.0)
-            ax.plot(x, mean, marker="o", label=name)
-            ax.fill_between(x, mean - ci, mean + ci, alpha=0.2)
+            line = ax.errorbar(x, mean, yerr=ci, marker="o", capsize=4, label=name)
+            ax.fill_between(x, mean - ci, mean + ci, alpha=0.15, color=line[0].get_color())
         ax.set_xticks(list(x))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

@@ -37,8 +37,10 @@ ROWS = ("demos", "augmented", "demos+augmented")
 
 
 def row_names(method: str) -> dict[str, str]:
-    """Row key → the label tables and figures show (``cat`` is spelled CAT)."""
-    label = "CAT" if method == "cat" else method
+    """Row key → the label tables and figures show (``cat`` is spelled CAT; an ablation ``cat:key=value…`` is
+    "CAT (ablation)", its settings are written above the table)."""
+    base, _, overrides = method.partition(":")
+    label = ("CAT" if base == "cat" else base) + (" (ablation)" if overrides else "")
     return dict(zip(ROWS, ("BC on demos", f"BC on {label}", f"BC on demos + {label}"), strict=True))
 
 
@@ -120,7 +122,8 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
     lines = [{"demos": s["demos"], "row": names[s["row"]], "σ": s["action_noise"],
               "BC return (mean ± 95% CI)": format_mean_ci(s["return_mean"], s["return_ci95"]),
               "× BC on demos": s["ratio_to_demos"], "seeds": s["seeds"]} for s in summary]
-    files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\n" + markdown_table(lines), out / "few_demo.md")
+    files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\nAugmentation: `{config.method}`\n\n"
+                                 + markdown_table(lines), out / "few_demo.md")
     for noise in config.action_noise:
         series = {}
         for row, name in names.items():
@@ -128,7 +131,7 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
             series[name] = ([s["return_mean"] for s in points], [s["return_ci95"] for s in points])
         files[f"png_noise{noise:g}"] = line_chart_ci(
             list(config.demo_counts), series, out / f"few_demo_noise{noise:g}.png", xlabel="demos",
-            ylabel="BC return", title=f"{config.dataset}, evaluation σ = {noise:g}")
+            ylabel="BC return", title=f"{Path(config.dataset).stem}, evaluation σ = {noise:g}")
     return {"summary": summary, "files": files, "failed_cells": result.failed}
 
 

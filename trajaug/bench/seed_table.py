@@ -162,16 +162,14 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
 
     row, seed = job
     name = augmented_name(row, seed, config)
-    method, method_config = row_config(row, config)
+    method, method_config = job_config(row, seed, config)
     per_episode = 1 if method == "mixup" else config.per_episode
     final = Path(out_dir) / "data" / name
     with tempfile.TemporaryDirectory(prefix="trajaug-augment-") as scratch:
         path = Path(scratch) / name
-        if config.generators_from and hasattr(method_config, "load_generator"):
-            kept = Path(config.generators_from) / "data" / (name + GENERATOR_SUFFIX)
-            if not kept.is_file():
-                raise TrajaugInputError(f"{kept}: the run in {config.generators_from} kept no generator for {name}")
-            method_config = dataclasses.replace(method_config, load_generator=str(kept))
+        kept = getattr(method_config, "load_generator", "")
+        if kept and not Path(kept).is_file():
+            raise TrajaugInputError(f"{kept}: the run in {config.generators_from} kept no generator for {name}")
         keeps_generator = getattr(method_config, "save_generator", None) == ""
         if keeps_generator:  # a trained generator is kept next to its set, to sample more from it later
             method_config = dataclasses.replace(method_config, save_generator=str(path) + GENERATOR_SUFFIX)
@@ -203,6 +201,16 @@ def row_config(row: str, config: SeedTableConfig) -> tuple[str, Any]:
     fields = {field.name for field in dataclasses.fields(cls.Config)}
     quick = {k: v for k, v in QUICK_METHOD_CONFIG.get(method, {}).items() if k in fields} if config.quick else {}
     return method, config_from_options(cls.Config, {**dataclasses.asdict(cls.Config()), **overrides, **quick})
+
+
+def job_config(row: str, seed: int, config: SeedTableConfig) -> tuple[str, Any]:
+    """(registered method, its config) as job ``(row, seed)`` runs: :func:`row_config`, and with
+    ``generators_from`` the generator that run kept for this set as ``load_generator`` (sampled, not trained)."""
+    method, method_config = row_config(row, config)
+    if config.generators_from and hasattr(method_config, "load_generator"):
+        kept = Path(config.generators_from) / "data" / (augmented_name(row, seed, config) + GENERATOR_SUFFIX)
+        method_config = dataclasses.replace(method_config, load_generator=str(kept))
+    return method, method_config
 
 
 def _settings(record: Any) -> Any:
@@ -242,7 +250,7 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
             stale += 1
             continue
         made_with = _made_with(located.with_name(located.name + ".config.json"))
-        if _settings(made_with) != _settings(config_record(row_config(job[0], config)[1])):
+        if _settings(made_with) != _settings(config_record(job_config(*job, config)[1])):
             other_settings += 1
             continue
         done[job] = {**summary, "output": str(located), "path": str(located)}
