@@ -168,7 +168,7 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
     with tempfile.TemporaryDirectory(prefix="trajaug-augment-") as scratch:
         path = Path(scratch) / name
         kept = getattr(method_config, "load_generator", "")
-        if kept and not Path(kept).is_file():
+        if config.generators_from and kept and not Path(kept).is_file():
             raise TrajaugInputError(f"{kept}: the run in {config.generators_from} kept no generator for {name}")
         keeps_generator = getattr(method_config, "save_generator", None) == ""
         if keeps_generator:  # a trained generator is kept next to its set, to sample more from it later

@@ -59,14 +59,14 @@ def datasets_info(dataset: str, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Rebuild even if it is cached.")
 def datasets_build(name: str, episodes: int | None, force: bool) -> None:
     """Build NAME from its bundled expert into the trajaug cache (skipped if already present)."""
-    from trajaug.datasets.registry import BUILT_EPISODES, build, resolve
+    from trajaug.datasets.registry import BUILT_EPISODES, STALE_REBUILD, build, resolve
 
     resolved = resolve(name)
     if resolved.present and not force:
         click.echo(f"{name}: present ({resolved.kind}: {resolved.location})")
         return
     if resolved.kind == "stale":
-        click.echo(f"{name}: the cached copy was built from another bundled expert or build recipe; rebuilding it")
+        click.echo(f"{name}: {STALE_REBUILD}")
     total = episodes or BUILT_EPISODES
     with progress_bar(f"building {name}", total) as advance:
         path = build(name, force=force, episodes=total, progress=advance)

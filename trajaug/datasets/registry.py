@@ -29,6 +29,8 @@ from trajaug.datasets.errors import DatasetError, TrajaugInputError
 BUILT_EPISODES = 100
 """Episodes in a dataset built from a bundled expert (D4RL's expert sets have 1000; few-demo work needs ≤ 10)."""
 NAMED_ENVS = ("halfcheetah", "hopper", "walker2d")
+STALE_REBUILD = "the cached copy was built from another bundled expert or build recipe; rebuilding it"
+"""What ``datasets build`` prints and ``load`` warns (after the name) when it rebuilds a stale cache."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,7 @@ def load(name: str, env_id: str | None = None, progress: Callable[[int], None] |
     resolved = resolve(name)
     if resolved.kind in ("build", "stale"):
         if resolved.kind == "stale":
-            warnings.warn(f"{name}: the cached copy was built from another bundled expert or build recipe; "
-                          "rebuilding it", stacklevel=2)
+            warnings.warn(f"{name}: {STALE_REBUILD}", stacklevel=2)
         build(name, progress=progress)
         resolved = resolve(name)
     if resolved.kind == "minari":
