@@ -82,7 +82,7 @@ def run_seed(seed: int, demos: Dataset, config: BDMConfig, args: argparse.Namesp
                 print(f"  seed {seed} {name}: every transition above the bound, no BC", flush=True)
                 continue
             record = bc_row(name, part, part_errors, seed, args, demo_return)
-            record.update(augment_seconds=augment_seconds, nll_last=summary["fit_nll_last"],
+            record.update(augment_seconds=augment_seconds, trace_length_mean=summary["sample_trace_length_mean"],
                           augmented_return_mean=summary["augmented_return_mean"])
             records.append(record)
     return records

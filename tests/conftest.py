@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trajaug.datasets.d4rl import write_d4rl
@@ -26,6 +28,15 @@ def isolated_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cheetah_demos() -> Dataset:
     """3 HalfCheetah-v5 expert episodes (3000 transitions, with qpos/qvel) from the bundled actor."""
     return build_expert_dataset("HalfCheetah-v5", load_actor(bundled_actor_path("halfcheetah")), episodes=3)
+
+
+@pytest.fixture(scope="session")
+def short_cheetah_demos(cheetah_demos: Dataset) -> Dataset:
+    """The first 2 of ``cheetah_demos`` cut to their first 200 steps (each closed by a timeout)."""
+    short = cheetah_demos.take_rows(np.concatenate([np.arange(0, 200), np.arange(1000, 1200)]))
+    timeouts = np.zeros(len(short), bool)
+    timeouts[[199, 399]] = True
+    return dataclasses.replace(short, timeouts=timeouts)
 
 
 @pytest.fixture

@@ -29,9 +29,16 @@ TINY: dict[str, Any] = {
     "mixup": None,
     "cat": CATConfig(**TINY_ADVERSARIAL),
     "gail": GAILConfig(**TINY_ADVERSARIAL),
-    "bdm": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32)),
-    "bdm-cl": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32)),
+    "bdm": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32), max_disagreement=0.0),
+    "bdm-cl": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32), max_disagreement=0.0),
 }
+VARIANTS: dict[str, Any] = {
+    "bdm-cl:simulator": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32), model="simulator",
+                                  margin=1.0),
+}
+"""Further cases of the shared test: ``METHOD:label`` → config (the method is the part before the colon)."""
+BACKTRACKING = ("bdm", "bdm-cl")
+"""Methods whose traces may be cut (or dropped) by their truncation rules: fewer trajectories than asked."""
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +58,25 @@ def test_registry_lists_every_method() -> None:
         get_augmenter("nope")
 
 
-@pytest.mark.parametrize("method", sorted(TINY))
-def test_fit_sample_write_read_check(method: str, demos: Dataset, tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", sorted(TINY) + sorted(VARIANTS))
+def test_fit_sample_write_read_check(case: str, demos: Dataset, tmp_path: Path) -> None:
+    method = case.split(":")[0]
+    config = {**TINY, **VARIANTS}[case]
     per_episode = 2
-    augmented, summary = augment(method, demos, TINY[method], per_episode=per_episode, seed=3)
+    augmented, summary = augment(method, demos, config, per_episode=per_episode, seed=3)
     expected = demos.n_episodes * (demos.n_episodes - 1) if method == "mixup" else demos.n_episodes
-    assert augmented.n_episodes == expected * per_episode == summary["trajectories"]
+    if method in BACKTRACKING:
+        assert summary["sample_traces_requested"] == expected * per_episode
+        assert 0 < augmented.n_episodes == summary["trajectories"] == summary["sample_traces"] <= expected * per_episode
+    else:
+        assert augmented.n_episodes == expected * per_episode == summary["trajectories"]
     assert augmented.method_names == (method,)
     assert set(np.unique(augmented.source_episode)) == {0, 1}
     assert check_dataset(augmented) == []
     back = read_d4rl(write_d4rl(augmented, tmp_path / f"{method}.hdf5"))
     np.testing.assert_array_equal(back.observations, augmented.observations)
     assert back.metadata["method"] == method and back.metadata["seed"] == 3
-    config = get_augmenter(method)().config if TINY[method] is None else TINY[method]
+    config = get_augmenter(method)().config if config is None else config
     assert back.metadata["config"] == json.loads(json.dumps(dataclasses.asdict(config)))
     # simulator-executed methods: every stored transition is physically valid, one step at a time, and rewards
     # are the simulator's (model-generated ones, uses_simulator = False, are checked in their own tests)
@@ -71,6 +84,8 @@ def test_fit_sample_write_read_check(method: str, demos: Dataset, tmp_path: Path
     if get_augmenter(method).uses_simulator:
         assert dynamics_errors(back, rows).max() < 1e-2
         assert _reward_errors(back, rows).max() < 1e-4
+    if case == "bdm-cl:simulator":  # the exact backtracking model: physical by construction
+        assert dynamics_errors(back, np.arange(len(back))).max() < 1e-4
 
 
 def _reward_errors(data: Dataset, rows: np.ndarray) -> np.ndarray:

@@ -17,30 +17,41 @@ split evenly over the stages, the remainder going to the stages nearest the head
 demo leave its first, slow steps without data, and BC from such data never sets off from the initial state; the
 curriculum reaches the head.)
 
-Rewards of synthetic transitions (``reward``; the choice is stored as ``reward_source`` in the output's summary):
-``formula`` uses the Gymnasium v5 reward of HalfCheetah, Hopper and Walker2d, read off the observations:
-r = w_fwd · v_x − w_ctrl · ||a||² (+ healthy_reward · is_healthy(s') for Hopper/Walker2d), with the env's own
-weights and ranges and v_x = (v_x(s) + v_x(s')) / 2, v_x = qvel[0] = observation[nq − 1]; the env's own v_x is the
-x displacement over the step / dt, which the endpoint average approximates (0.23 mean absolute error per step on
-expert HalfCheetah data, against 0.30 for v_x(s') alone). ``learned`` regresses r on (s, a, s') from the demos
-(an MLP); ``auto`` takes the formula where it exists (Ant's contact cost is not observable) and learns otherwise.
+The model (``model``, :mod:`trajaug.augment.reverse`): ``learned`` (default) fits q(a | s') and q(Δs | s', a) as
+probabilistic ensembles (7 members, 5 elites on a 20% hold-out, early stopping; ROMI / MBPO) and cuts a trace where
+the elites disagree (``max_disagreement``) or a forward ensemble does not land back on s' (``forward_bound``);
+``simulator`` keeps the learned q(a | s') and takes the predecessor s from MuJoCo's exact inverse
+(:mod:`trajaug.augment.inverse_sim`), ending a trace where the solve does not converge. ``trace_length`` is a
+budget: the realised lengths and the refused steps by reason are in the output's summary (``sample_*``).
 
-The synthetic states are not physical (see ``trajaug datasets check --physics``); with ``max_dynamics_error`` > 0
-the simulator restores each transition once (check only) and transitions with a larger one-step error are dropped
+Rewards of synthetic transitions (``reward``; stored as ``reward_source``): ``formula`` is the v5 reward read off
+the observations (:mod:`trajaug.augment.rewards`), ``learned`` regresses r on (s, a, s') from the demos (an MLP),
+``auto`` takes the formula where it exists (Ant's contact cost is not observable) and learns otherwise.
+
+Learned-model states are not physical (``trajaug datasets check --physics``); with ``max_dynamics_error`` > 0 the
+simulator restores each transition once (check only) and transitions with a larger one-step error are dropped
 (:func:`trajaug.datasets.filter.filter_by_dynamics`), which cuts traces into shorter episodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
-from trajaug.augment.backtracking import BacktrackingModel, MLPRegressor, Transitions, train_backtracking
+from trajaug.augment.backtracking import Transitions
 from trajaug.augment.base import Augmenter, Progress, register
+from trajaug.augment.reverse import (
+    EnsembleSettings,
+    LearnedReverse,
+    ReverseModel,
+    SimulatorReverse,
+    backtrack,
+    trace_statistics,
+)
+from trajaug.augment.rewards import reward_model
 from trajaug.augment.starts import (
     GAN_DECODINGS,
     SEGMENTS,
@@ -59,13 +70,19 @@ from trajaug.datasets.filter import filter_by_dynamics
 from trajaug.sim import make_env, state_from_observation
 
 REWARD_MODES = ("auto", "formula", "learned")
-RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+MODELS = ("learned", "simulator")
+MIN_TRANSITIONS = 20
+"""Fewest training transitions the learned ensembles accept (a fifth of them is held out)."""
 
 
 @dataclass(frozen=True)
 class BDMConfig:
+    model: str = "learned"
+    """Backtracking model: learned (probabilistic ensembles) or simulator (MuJoCo's exact predecessor; needs a
+    known HalfCheetah, Hopper or Walker2d environment)."""
     trace_length: int = 10
-    """Steps L of every recall trace (BMIL's longest); bdm-cl: L stages of traces of 1, 2, ..., L steps."""
+    """Budget L of every recall trace, steps (BMIL's longest: 10); refused steps cut a trace short; bdm-cl: L stages
+    of budgets 1, 2, ..., L."""
     start: str = "high-value"
     """Where traces start: high-value (top-k demo states by V), goal-gan, or uniform (Alg. 2); bdm-cl applies it
     inside each stage's window."""
@@ -79,18 +96,40 @@ class BDMConfig:
     """Alg. 1: train on this share of the most valuable transitions (by V(s_{t+1})) of the chosen demos; 1: all."""
     train_top_trajectories: int = 0
     """Alg. 1: train on the best N demos by return (0: all)."""
-    steps: int = 10_000
-    """Adam updates of the backtracking model."""
+    members: int = 7
+    """Members of each ensemble (ROMI, MBPO: 7)."""
+    elites: int = 5
+    """Members with the lowest held-out MSE used for sampling (ROMI, MBPO: 5)."""
+    holdout: float = 0.2
+    """Share of the training transitions held out for early stopping and elite selection (BMIL: 0.2)."""
+    patience: int = 5
+    """Epochs without a 1% held-out improvement before training stops (BMIL, MBPO: 5)."""
+    steps: int = 2000
+    """Most Adam updates per ensemble (training usually stops earlier, by ``patience``)."""
     batch_size: int = 256
-    """Transitions per update of the backtracking model."""
-    hidden: tuple[int, ...] = (256, 256)
-    """Hidden sizes of both Gaussian heads (SiLU MLPs; BMIL uses 4×256)."""
+    """Transitions per member and update."""
+    hidden: tuple[int, ...] = (200, 200)
+    """Hidden sizes of every ensemble member (SiLU MLPs; ROMI: 4×200, BMIL: 4×256)."""
     lr: float = 1e-3
-    """Adam learning rate of the backtracking model."""
+    """Adam learning rate of the ensembles (ROMI, BMIL: 1e-3)."""
     noise_scale: float = 0.5
-    """Multiplies the heads' std when sampling (1: sample q as trained; 0: follow the means). 0.5 was chosen on
-    seeds 100–102 (``trajaug bench seed-table --first-seed 100``, uniform starts): BC on bdm data reached 70% of the
-    demos' return against 55% with 1.0; the reported tables use seeds 0–4."""
+    """Multiplies the models' std when sampling (1: sample q as trained; 0: follow the means)."""
+    margin: float = 0.1
+    """Predecessors are kept inside the demos' observed range widened by this share of it on each side (learned:
+    clamped; simulator: the trace ends)."""
+    max_disagreement: float = 1.0
+    """Learned model: end a trace where the state elites' mean predecessors disagree by more than this (std over
+    elites, max over dimensions, observation units; 0: off)."""
+    forward_bound: float = 0.0
+    """Learned model: end a trace where a forward ensemble's forward(s, a) lands farther than this from s'
+    (max-abs, observation units; 0: no forward model)."""
+    solve_tolerance: float = 1e-6
+    """Simulator model: largest max-abs gap between step(s, a) and s' accepted as solved (observation units)."""
+    solve_iterations: int = 20
+    """Simulator model: Newton iterations per MuJoCo step before the solve counts as not converged."""
+    candidates: int = 1
+    """Simulator model: actions drawn per step; the solved predecessor nearest the learned model's guess is kept."""
+    """Simulator model: Newton iterations per MuJoCo step before the solve counts as not converged."""
     gamma: float = 0.99
     """Discount of the value estimate's Monte-Carlo return-to-go."""
     value_steps: int = 2000
@@ -121,37 +160,14 @@ class BDMConfig:
         if min(self.value_steps, self.gan_steps, self.reward_steps, self.train_top_trajectories) < 0 or not (
                 self.noise_scale >= 0 and self.max_dynamics_error >= 0):
             raise TrajaugInputError("bdm config: step counts, noise_scale and max_dynamics_error must be ≥ 0")
+        if self.model not in MODELS:
+            raise TrajaugInputError(f"bdm config: model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if not (1 <= self.elites <= self.members and 0 < self.holdout < 1 and self.patience >= 1
+                and min(self.margin, self.max_disagreement, self.forward_bound) >= 0 and self.solve_tolerance > 0
+                and self.solve_iterations >= 1):
+            raise TrajaugInputError("bdm config: need 1 ≤ elites ≤ members, holdout in (0, 1), patience ≥ 1, "
+                                    "margin, max_disagreement, forward_bound ≥ 0, solve_tolerance > 0")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-
-
-def formula_reward(env_id: str) -> RewardFn | None:
-    """The v5 reward of ``env_id`` as a function of (s (B, obs_dim), a (B, act_dim), s' (B, obs_dim)) → (B,)
-    float64, from the environment's own weights (module docstring); None where observations do not determine it."""
-    if env_id.split("-v")[0].lower() not in ("halfcheetah", "hopper", "walker2d"):
-        return None
-    env = make_env(env_id)
-    model = env.unwrapped.model  # type: ignore[attr-defined]
-    forward, ctrl = env.unwrapped._forward_reward_weight, env.unwrapped._ctrl_cost_weight  # type: ignore[attr-defined]
-    healthy = getattr(env.unwrapped, "_healthy_reward", 0.0)
-    velocity = model.nq - (model.nq + model.nv - env.observation_space.shape[0])  # type: ignore[index]
-
-    def is_healthy(next_obs: np.ndarray) -> np.ndarray:
-        z, angle = next_obs[:, 0], next_obs[:, 1]
-        ok = np.ones(len(next_obs), bool)
-        for values, (low, high) in ((z, env.unwrapped._healthy_z_range),  # type: ignore[attr-defined]
-                                    (angle, env.unwrapped._healthy_angle_range)):  # type: ignore[attr-defined]
-            ok &= (values > low) & (values < high)
-        state_range = getattr(env.unwrapped, "_healthy_state_range", None)
-        if state_range is not None:  # Hopper: state_vector()[2:] = observation[1:]
-            ok &= ((next_obs[:, 1:] > state_range[0]) & (next_obs[:, 1:] < state_range[1])).all(axis=1)
-        return ok
-
-    def reward(obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
-        obs, actions, next_obs = (np.asarray(x, np.float64) for x in (obs, actions, next_obs))
-        value = forward * 0.5 * (obs[:, velocity] + next_obs[:, velocity]) - ctrl * (actions ** 2).sum(axis=1)
-        return value + healthy * is_healthy(next_obs) if healthy else value
-
-    return reward
 
 
 class BacktrackingAugmenter(Augmenter):
@@ -166,17 +182,32 @@ class BacktrackingAugmenter(Augmenter):
         super().fit(demos, progress)
         c = self.config
         self.values = value_estimate(demos, c.gamma, c.value_steps, (64, 64), self.seed)
-        data = Transitions.from_dataset(demos)
-        self.model = BacktrackingModel(data, c.hidden, self.seed)
         rows = self._training_rows(demos)
-        self.history = train_backtracking(self.model, data, rows, c.steps, c.batch_size, c.lr, self.seed)
-        self.reward_fn, self.reward_source = self._reward_model(demos)
+        if len(rows) < MIN_TRANSITIONS:
+            raise TrajaugInputError(f"{self.name}: {len(rows)} training transitions; the learned model needs at least "
+                                    f"{MIN_TRANSITIONS} ({c.holdout:.0%} are held out to pick elites and stop "
+                                    "early): use more --episodes or a larger --train-top-k")
+        full = Transitions.from_dataset(demos)
+        data = Transitions(full.observations[rows], full.actions[rows], full.next_observations[rows])
+        settings = EnsembleSettings(c.members, c.elites, c.hidden, c.holdout, c.patience, c.steps, c.batch_size,
+                                    c.lr)
+        simulator = c.model == "simulator"
+        learned = LearnedReverse(data, settings, c.noise_scale, c.margin, c.max_disagreement, c.forward_bound,
+                                 self.seed, states=not simulator or c.candidates > 1)
+        assert demos.env_id is not None
+        self.model: ReverseModel = (SimulatorReverse(learned, demos.env_id, c.solve_tolerance, c.solve_iterations,
+                                                     c.candidates)
+                                    if simulator else learned)
+        self.reward_fn, self.reward_source = reward_model(demos, c.reward, c.reward_steps, self.seed)
         self.stats: dict[str, Any] = {
-            "train_transitions": len(rows),
-            "nll_first": float(np.mean(self.history[:100])), "nll_last": float(np.mean(self.history[-100:])),
+            "train_transitions": len(rows), "model": c.model,
+            **{f"{name}_{key}": value for name, fit in learned.fits.items() for key, value in (
+                ("holdout_mse", [round(v, 5) for v in fit.holdout_mse]), ("elites", list(fit.elites)),
+                ("epochs", fit.epochs), ("updates", fit.updates))},
             "reward_source": self.reward_source, "value_source": "mlp" if c.value_steps else "return-to-go",
             "reward_error_on_demos": float(np.mean(np.abs(self.reward_fn(
                 demos.observations, demos.actions, demos.next_observations) - demos.rewards)))}
+        self.trace_stats: dict[str, Any] = {}
 
     def _training_rows(self, demos: Dataset) -> np.ndarray:
         """Alg. 1: rows of the best demos by return, then their top share by V(s_{t+1})."""
@@ -202,23 +233,6 @@ class BacktrackingAugmenter(Augmenter):
         return [(k, high - k * width, high - (k - 1) * width, base + int(k > length - extra))
                 for k in range(1, length + 1)]
 
-    def _reward_model(self, demos: Dataset) -> tuple[RewardFn, str]:
-        assert demos.env_id is not None
-        mode = self.config.reward
-        formula = formula_reward(demos.env_id) if mode != "learned" else None
-        if mode == "formula" and formula is None:
-            raise TrajaugInputError(f"--reward formula: {demos.env_id}'s reward cannot be computed from "
-                                    "observations; use --reward learned")
-        if formula is not None:
-            return formula, "formula"
-        inputs = np.concatenate([demos.observations, demos.actions, demos.next_observations], axis=1)
-        model, _ = MLPRegressor.fit(inputs, demos.rewards[:, None], (64, 64), self.config.reward_steps, self.seed)
-
-        def learned(obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
-            return model.predict(np.concatenate([obs, actions, next_obs], axis=1))[:, 0]
-
-        return learned, "learned"
-
     def _starts(self, per_episode: int, mask: np.ndarray, stages: int, stage: int) -> tuple[np.ndarray, np.ndarray]:
         demos, c = self.demos, self.config
         assert demos is not None
@@ -231,14 +245,15 @@ class BacktrackingAugmenter(Augmenter):
                                     self.seed * 1_000 + stage)
         return starts
 
-    def _traces(self, per_episode: int) -> tuple[list[np.ndarray], np.ndarray]:
-        """[observations, actions, next_observations] (M, ·) of every stage's traces, one after the other, and the
-        (n_traces,) length of each; also sets ``self.trace_source`` (n_traces,) to each trace's demo."""
-        demos, c = self.demos, self.config
+    def _traces(self, per_episode: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
+        """[observations, actions, next_observations] (M, ·) of every stage's traces, one after the other, the
+        (n_traces,) realised length of each, and the exact (qpos, qvel) (M, nq + nv) or None; also sets
+        ``self.trace_source`` (n_traces,) to each trace's demo and ``self.trace_stats``."""
+        demos = self.demos
         assert demos is not None
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + 1)
-        parts: list[list[np.ndarray]] = [[], [], []]
-        lengths, sources = [], []
+        parts: list[list[np.ndarray]] = [[], [], [], []]
+        lengths, sources, budgets = [], [], []
+        attempted, empty, refused = 0, 0, Counter[str]()
         stages = self.schedule(per_episode)
         for stage, (length, low, high, count) in enumerate(stages):
             if count == 0:
@@ -247,39 +262,61 @@ class BacktrackingAugmenter(Augmenter):
                 states, source = self._starts(count, window_mask(demos, low, high), len(stages), stage)
             except ValueError as error:
                 raise TrajaugInputError(f"{self.name}: {error}") from None
-            for part, array in zip(parts, self.model.traces(states, length, generator, c.noise_scale), strict=True):
-                part.append(array.reshape(len(states) * length, -1))
-            lengths.append(np.full(len(states), length))
-            sources.append(source)
+            traces = backtrack(self.model, states, length, self.rng)
+            exact = (np.concatenate([traces.qpos, traces.qvel], 1) if traces.qpos is not None
+                     and traces.qvel is not None else np.zeros((len(traces.observations), 0)))
+            if len(traces.lengths):
+                for part, array in zip(parts, (traces.observations, traces.actions, traces.next_observations,
+                                               exact), strict=True):
+                    part.append(array)
+            lengths.append(traces.lengths)
+            sources.append(source[traces.start_index])
+            budgets.append(np.full(len(states), length))
+            attempted, empty = attempted + traces.attempted, empty + traces.empty
+            refused.update(traces.refused)
         self.trace_source = np.concatenate(sources)
-        return [np.concatenate(p) for p in parts], np.concatenate(lengths)
+        realised, budget = np.concatenate(lengths), np.concatenate(budgets)
+        self.trace_stats = trace_statistics(budget, realised, attempted, empty, refused)
+        if not len(realised):
+            raise TrajaugInputError(f"{self.name}: every trace was cut before its first step ({dict(refused)}); "
+                                    "widen --margin, raise --max-disagreement / --forward-bound (learned model) or "
+                                    "--solve-iterations (simulator model), or ask for more --per-episode")
+        obs, actions, next_obs, exact = (np.concatenate(p) for p in parts)
+        return [obs, actions, next_obs], realised, exact if exact.shape[1] else None
 
     def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
         demos, c = self.demos, self.config
         assert demos is not None and demos.env_id is not None
-        (obs, actions, next_obs), lengths = self._traces(per_episode)
+        (obs, actions, next_obs), lengths, exact = self._traces(per_episode)
+        obs, actions, next_obs = (np.asarray(x, np.float32) for x in (obs, actions, next_obs))
         env = make_env(demos.env_id)
-        qpos, qvel = (np.stack(x) for x in zip(*(state_from_observation(env, o) for o in obs.astype(np.float64)),
-                                               strict=True))
+        if exact is not None:  # the simulator model's own float64 states
+            nq = env.unwrapped.model.nq  # type: ignore[attr-defined]
+            qpos, qvel = exact[:, :nq], exact[:, nq:]
+        else:  # the stored observations' states
+            qpos, qvel = (np.stack(x) for x in zip(*(state_from_observation(env, o) for o in
+                                                     obs.astype(np.float64)), strict=True))
         timeouts = np.zeros(len(obs), bool)
         timeouts[np.cumsum(lengths) - 1] = True
         traces = Dataset(obs, actions, self.reward_fn(obs, actions, next_obs), next_obs,
                          np.zeros(len(obs), bool), timeouts, env_id=demos.env_id, qpos=qpos, qvel=qvel,
                          source_episode=np.repeat(self.trace_source, lengths))
-        self.stats.update(traces=len(lengths), trace_length_mean=float(lengths.mean()),
-                          transitions_generated=len(traces))
+        self.trace_stats.update(transitions_generated=len(traces))
         if c.max_dynamics_error > 0:
             traces, errors = filter_by_dynamics(traces, c.max_dynamics_error)
             if not len(traces):
                 raise TrajaugInputError(f"{self.name}: every transition has a dynamics error above "
                                         f"--max-dynamics-error {c.max_dynamics_error:g} (smallest "
                                         f"{float(errors.min()):.3g}); raise it")
-            self.stats.update(dropped_transitions=int((errors > c.max_dynamics_error).sum()),
-                              dynamics_error_median=float(np.median(errors)),
-                              dynamics_error_p95=float(np.percentile(errors, 95)))
+            self.trace_stats.update(dropped_transitions=int((errors > c.max_dynamics_error).sum()),
+                                    dynamics_error_median=float(np.median(errors)),
+                                    dynamics_error_p95=float(np.percentile(errors, 95)))
         if progress is not None:
             progress(len(lengths))
         return traces
+
+    def sample_stats(self) -> dict[str, Any]:
+        return dict(self.trace_stats)
 
     def fit_stats(self) -> dict[str, Any]:
         return dict(self.stats)

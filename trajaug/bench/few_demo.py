@@ -115,13 +115,21 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
         result = run_cells([cell for *_, cell in cells], out, pool, progress=progress, ship_data=ship_data)
     rows = [{**r, "row": row, "demos": n} for (row, n, _), r in zip(cells, result.rows, strict=True)]
     summary = _summarize(rows, config)
+    for entry in summary:  # the augmented set's own statistics beside the rows trained on it
+        if entry["row"] != "demos":
+            entry.update(_set_statistics([augmented[(entry["demos"], seed)] for seed in seeds]))
     record = {"config": dataclasses.asdict(config), "machine": machine(), "summary": summary, "cells": rows,
               "wall_seconds": time.perf_counter() - started}
     files = {"csv": write_csv(summary, out / "few_demo.csv"), "json": write_json(record, out / "few_demo.json")}
     names = row_names(config.method)
     lines = [{"demos": s["demos"], "row": names[s["row"]], "σ": s["action_noise"],
               "BC return (mean ± 95% CI)": format_mean_ci(s["return_mean"], s["return_ci95"]),
-              "× BC on demos": s["ratio_to_demos"], "seeds": s["seeds"]} for s in summary]
+              "× BC on demos": s["ratio_to_demos"], "seeds": s["seeds"],
+              "set transitions": _text(s.get("set_transitions"), "{:.0f}"),
+              "set dynamics error p95": _text(s.get("set_dynamics_error_p95"), "{:.1e}"),
+              "trace length / budget": (f"{s['set_trace_length']:.2f} / {s['set_trace_budget']:.2f}"
+                                        if s.get("set_trace_length") is not None else "–"),
+              "refused steps": _text(s.get("set_refused_share"), "{:.0%}")} for s in summary]
     files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\nAugmentation: `{config.method}`\n\n"
                                  + markdown_table(lines), out / "few_demo.md")
     for noise in config.action_noise:
@@ -133,6 +141,25 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
             list(config.demo_counts), series, out / f"few_demo_noise{noise:g}.png", xlabel="demos",
             ylabel="BC return", title=f"{Path(config.dataset).stem}, evaluation σ = {noise:g}")
     return {"summary": summary, "files": files, "failed_cells": result.failed}
+
+
+SET_STATISTICS = {"set_transitions": "transitions", "set_dynamics_error_p95": "dynamics_error_p95",
+                  "set_trace_length": "sample_trace_length_mean", "set_trace_budget": "sample_trace_budget_mean",
+                  "set_refused_share": "sample_refused_share"}
+"""Column → key of an augmented set's summary (the trace keys exist for the backtracking methods only)."""
+
+
+def _set_statistics(summaries: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Mean over seeds of each :data:`SET_STATISTICS` value (None where the sets do not report it)."""
+    means: dict[str, float | None] = {}
+    for column, key in SET_STATISTICS.items():
+        values = [s[key] for s in summaries if s.get(key) is not None]
+        means[column] = float(sum(values) / len(values)) if values else None
+    return means
+
+
+def _text(value: float | None, form: str) -> str:
+    return "–" if value is None else form.format(value)
 
 
 def without_terminated(path: Path) -> str:

@@ -39,9 +39,11 @@ from trajaug.config import config_record
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 from trajaug.report import write_json
 
-ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-filtered", "bdm-uniform", "bdm-cl-high-value",
-        "bdm-filtered-uniform")
+ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-sim", "bdm-cl-sim", "bdm-filtered",
+        "bdm-uniform", "bdm-cl-high-value", "bdm-filtered-uniform")
 ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
+    "bdm-sim": ("bdm", {"model": "simulator"}),
+    "bdm-cl-sim": ("bdm-cl", {"model": "simulator"}),
     "bdm-filtered": ("bdm", {"max_dynamics_error": 10.0}),
     "bdm-uniform": ("bdm", {"start": "uniform"}),
     "bdm-cl-high-value": ("bdm-cl", {"start": "high-value"}),
@@ -88,7 +90,7 @@ QUICK: dict[str, Any] = {"per_episode": 3, "bc_steps": 1500, "eval_episodes": 5,
 QUICK_METHOD_CONFIG: dict[str, dict[str, Any]] = {
     "cat": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
     "gail": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
-    **{method: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200}
+    **{method: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200, "max_disagreement": 0.0}
        for method in ("bdm", "bdm-cl")},
 }
 """Per method: the quick profile's budgets."""

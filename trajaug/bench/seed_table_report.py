@@ -41,6 +41,11 @@ def summarize(rows: list[str], seeds: list[int], config: SeedTableConfig,
                          augmented_return=_mean([a["augmented_return_mean"] for a in aug]),
                          dynamics_error_p95=_mean([a["dynamics_error_p95"] for a in aug]),
                          augment_wall_s=_mean([a["wall_seconds"] for a in aug]),
+                         transitions=_mean([a.get("transitions") for a in aug]),
+                         # backtracking rows: realised trace length, its budget, the share of refused steps
+                         trace_length=_mean([a.get("sample_trace_length_mean") for a in aug]),
+                         trace_budget=_mean([a.get("sample_trace_budget_mean") for a in aug]),
+                         refused_share=_mean([a.get("sample_refused_share") for a in aug]),
                          augment_errors=[augmented[(row, s)]["error"] for s in seeds
                                          if "error" in augmented[(row, s)]])
         for noise in config.action_noise:
@@ -59,6 +64,10 @@ def summarize(rows: list[str], seeds: list[int], config: SeedTableConfig,
     for entry in table:
         if demos and demos.get("augmented_return"):
             entry["bc_share_of_demo_return"] = entry["bc_return"] / demos["augmented_return"]
+            for noise in (n for n in config.action_noise if n):
+                noisy = entry[f"bc_noise{noise:g}_return"]
+                entry[f"bc_noise{noise:g}_share_of_demo_return"] = (
+                    None if noisy is None else noisy / demos["augmented_return"])
     return table
 
 
@@ -77,7 +86,12 @@ def write_table(table: list[dict[str, Any]], record: dict[str, Any], out: Path) 
         for noise in noisy:
             line[f"BC return, σ={noise:g} noise"] = format_mean_ci(e[f"bc_noise{noise:g}_return"],
                                                                  e[f"bc_noise{noise:g}_ci95"])
+            line[f"share, σ={noise:g}"] = _percent(e.get(f"bc_noise{noise:g}_share_of_demo_return"))
         line.update({"dynamics error p95": _scientific(e.get("dynamics_error_p95")),
+                     "transitions": _integer(e.get("transitions")),
+                     "trace length / budget": (f"{e['trace_length']:.2f} / {e['trace_budget']:.2f}"
+                                               if e.get("trace_length") is not None else "–"),
+                     "refused steps": _percent(e.get("refused_share")),
                      "augment wall s": _integer(e.get("augment_wall_s")),
                      "BC train wall s": _integer(e.get("bc_train_wall_s")),
                      "reference: augmented return": _number(e["reference_augmented_return"]),
@@ -116,6 +130,6 @@ def _scientific(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.1e}"
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: list[Any]) -> float | None:
     finite = [v for v in values if v is not None]
     return float(np.mean(finite)) if finite else None
