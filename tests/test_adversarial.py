@@ -204,20 +204,24 @@ def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Da
 
 def test_reset_starts_and_training_noise_change_the_generators_episodes(cheetah_demos: Dataset) -> None:
     from trajaug.augment.base import augment
-    from trajaug.augment.generator_env import DemoStartEnv
+    from trajaug.augment.generator_env import DemoStartVecEnv
     from trajaug.sim import make_env
 
     demos = cheetah_demos.first_episodes(2)
     mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
     horizons = demos.episode_lengths()
 
-    def env(starts: str, action_noise: float) -> DemoStartEnv:
-        return DemoStartEnv(demos, mean, std, 0.9, 7, "nearest", horizons, starts, action_noise)
+    def env(starts: str, action_noise: float) -> DemoStartVecEnv:
+        return DemoStartVecEnv(demos, mean, std, 0.9, [7], "nearest", horizons, starts, action_noise)
+
+    def first_state(vec: DemoStartVecEnv, seed: int) -> np.ndarray:
+        vec.seed(seed)  # used by the next reset, as stable-baselines3 seeds its environments
+        return vec.reset()[0, :demos.obs_dim]
 
     # demo starts: every episode begins in one of the two demos' first states; reset starts: in fresh resets
     demo_env, reset_env = env("demo", 0.0), env("reset", 0.0)
-    demo_starts = [demo_env.reset(seed=k)[0][:demos.obs_dim] for k in range(6)]
-    reset_starts = [reset_env.reset(seed=k)[0][:demos.obs_dim] for k in range(6)]
+    demo_starts = [first_state(demo_env, k) for k in range(6)]
+    reset_starts = [first_state(reset_env, k) for k in range(6)]
     normalized_demo_firsts = (demos.observations[demos.episode_bounds[:, 0]] - mean) / std
     assert all(np.abs(normalized_demo_firsts - s).sum(1).min() < 1e-4 for s in demo_starts)
     assert all(np.abs(normalized_demo_firsts - s).sum(1).min() > 1e-3 for s in reset_starts)
@@ -227,8 +231,8 @@ def test_reset_starts_and_training_noise_change_the_generators_episodes(cheetah_
     landed = {}
     for name, noise in (("clean", 0.0), ("again", 0.0), ("noisy", 0.5)):
         stepped = env("demo", noise)
-        stepped.reset(seed=3)
-        landed[name] = stepped.step(action)[0]
+        first_state(stepped, 3)
+        landed[name] = stepped.step(action[None])[0][0]
     np.testing.assert_array_equal(landed["clean"], landed["again"])
     assert np.abs(landed["clean"] - landed["noisy"]).max() > 1e-3
     # generation from resets: the candidates start in the task's own initial states, not the demos'
@@ -406,3 +410,57 @@ def test_an_interrupted_chunked_training_goes_on_from_its_last_chunk(cheetah_dem
     other_seed = CATAugmenter(dataclasses.replace(config, save_generator=str(tmp_path / "rerun.pt")), seed=6)
     with pytest.raises(TrajaugInputError, match=r"rerun.pt.chunk2.pt: a chunk of another training"):
         other_seed.fit(demos)
+
+
+def test_batched_nearest_hint_finds_the_neighbours_of_single_queries(cheetah_demos: Dataset) -> None:
+    from trajaug.augment.generator_env import DemoHints
+
+    mean, std = cheetah_demos.observations.mean(0), cheetah_demos.observations.std(0) + 1e-3
+    hints = DemoHints(cheetah_demos, mean, std, "nearest")
+    rng = np.random.default_rng(0)
+    states = cheetah_demos.observations[rng.integers(len(cheetah_demos), size=400)]
+    states = states + rng.normal(0.0, 0.3, states.shape) * std  # off the demo states, as a drifting generator
+    normalized = (cheetah_demos.observations - mean) / std
+    expected = [np.argmin((((s - mean) / std - normalized) ** 2).sum(axis=1)) for s in states]  # one at a time
+    np.testing.assert_array_equal(hints.nearest_rows(states), expected)
+
+
+def test_generator_vec_env_replays_like_the_simulator(short_cheetah_demos: Dataset) -> None:
+    from trajaug.augment.generator_env import DemoStartVecEnv
+    from trajaug.sim import make_env, restore
+
+    demos = short_cheetah_demos
+    mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
+    horizons = np.array([5, 7])
+    env = DemoStartVecEnv(demos, mean, std, 0.5, [3, 4], "time", horizons, "demo", 0.0)
+    observations = env.reset()
+    assert observations.shape == (2, 17 + 6) and observations.dtype == np.float32
+    rng = np.random.default_rng(0)
+    executed: list[list[np.ndarray]] = [[], []]
+    episodes = []
+    for _ in range(8):
+        actions = rng.uniform(-1, 1, (2, 6)).astype(np.float32)
+        demo_before = env.demo.copy()
+        observations, _, dones, infos = env.step(actions)
+        for k in range(2):
+            executed[k].append(actions[k])
+            # the hint is the own demo's action at this step, distorted by at most σ
+            if not dones[k]:
+                demo_action = demos.actions[demos.episode_bounds[env.demo[k], 0] + env.step_index[k]]
+                assert np.abs(observations[k, 17:] - demo_action).max() <= 0.5 + 1e-6
+            if dones[k]:
+                assert infos[k]["TimeLimit.truncated"] and len(executed[k]) == horizons[demo_before[k]]
+                episodes.append((demo_before[k], executed[k], infos[k]))
+                executed[k] = []
+    assert len(episodes) >= 2
+    sim = make_env("HalfCheetah-v5")
+    for demo, actions, info in episodes:  # replaying the actions from the demo's start gives the same episode
+        sim.reset(seed=0)
+        restore(sim, demos.qpos[demos.episode_bounds[demo, 0]], demos.qvel[demos.episode_bounds[demo, 0]])
+        total = 0.0
+        for action in actions:
+            state, reward, *_ = sim.step(action)
+            total += float(reward)
+        assert info["env_return"] == pytest.approx(total, abs=1e-9)
+        np.testing.assert_allclose(info["terminal_observation"][:17], ((state - mean) / std).astype(np.float32))
+        np.testing.assert_array_equal(info["terminal_observation"][17:], 0.0)

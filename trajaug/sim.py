@@ -2,7 +2,9 @@
 
 Everything that executes actions in MuJoCo (building expert datasets, BC evaluation, noise/mixup/CAT/GAIL
 augmentation, the physics check) goes through :func:`rollout`, which steps a pool of environments in lockstep in
-one process and calls the controller once per step with the whole batch of observations (batched inference).
+one process and calls the controller once per step with the whole batch of observations (batched inference); the
+pool itself is stepped by :class:`trajaug.vector_task.VectorTask` (one call per step for the whole batch, the
+values of ``env.step``).
 
 Restoring a state: ``restore(env, qpos, qvel)`` sets the simulator state directly. When a dataset has no
 qpos/qvel, :func:`state_from_observation` rebuilds it, since for the supported locomotion tasks the observation is
@@ -19,6 +21,8 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+
+from trajaug.vector_task import VectorTask
 
 Controller = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``controller(jobs, steps, observations) -> actions``: jobs (B,) int job indices, steps (B,) int time step in
@@ -43,11 +47,6 @@ def make_env(env_id: str) -> gym.Env:
 def max_episode_steps(env_id: str) -> int:
     steps = gym.spec(env_id).max_episode_steps
     return int(steps) if steps else 1000
-
-
-def get_state(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
-    data = env.unwrapped.data  # type: ignore[attr-defined]
-    return data.qpos.copy(), data.qvel.copy()
 
 
 def restore(env: gym.Env, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
@@ -102,6 +101,7 @@ def rollout(env_id: str, jobs: Sequence[Job], controller: Controller, n_envs: in
     """
     limit = max_episode_steps(env_id)
     envs = [make_env(env_id) for _ in range(min(n_envs, len(jobs)))]
+    task = VectorTask(envs)
     low, high = envs[0].action_space.low, envs[0].action_space.high  # type: ignore[attr-defined]
     returns = np.zeros(len(jobs))
     traces: list[_Trace | None] = [None] * len(jobs)
@@ -131,16 +131,16 @@ def rollout(env_id: str, jobs: Sequence[Job], controller: Controller, n_envs: in
         job_ids = np.array([slots[i][0] for i in active])  # type: ignore[index]
         steps = np.array([slots[i][1] for i in active])  # type: ignore[index]
         actions = np.clip(np.asarray(controller(job_ids, steps, observations[active]), np.float64), low, high)
+        qpos_before, qvel_before = task.state(np.array(active)) if record else (None, None)
+        next_observations, rewards, terminations = task.step(actions, np.array(active))
         for row, slot in enumerate(active):
             job_id, step = slots[slot]  # type: ignore[misc]
-            env = envs[slot]
             trace = traces[job_id]
             if trace is not None:
-                qpos, qvel = get_state(env)
-                trace.qpos.append(qpos)
-                trace.qvel.append(qvel)
-            obs, reward, terminated, _, _ = env.step(actions[row])
-            returns[job_id] += float(reward)
+                trace.qpos.append(qpos_before[row])  # type: ignore[index]
+                trace.qvel.append(qvel_before[row])  # type: ignore[index]
+            obs, reward, terminated = next_observations[row], float(rewards[row]), bool(terminations[row])
+            returns[job_id] += reward
             if trace is not None:
                 trace.observations.append(observations[slot].copy())
                 trace.actions.append(actions[row])

@@ -18,9 +18,10 @@ from torch import nn
 
 from trajaug.augment.base import Progress
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
-from trajaug.augment.generator_env import DemoStartEnv, distort, episode_horizons
+from trajaug.augment.generator_env import DemoStartVecEnv, distort, episode_horizons, generator_space
 from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.errors import TrajaugInputError
+from trajaug.sim import make_env
 
 if TYPE_CHECKING:
     from trajaug.augment.adversarial import AdversarialConfig
@@ -61,16 +62,14 @@ class AdversarialTrainer:
         """Warm-start (unless a generator was loaded) and run ``steps`` adversarial steps (default
         ``total_steps``); a loaded generator goes on from its weights."""
         from stable_baselines3 import PPO
-        from stable_baselines3.common.vec_env import DummyVecEnv
 
         from trajaug.augment.ppo_hooks import DiscriminatorReward, DiscriminatorUpdates
 
         c = self.config
         horizons = episode_horizons(self.demos, c.horizon)
-        envs = DummyVecEnv([lambda k=k: DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma,  # type: ignore[misc]
-                                                     self.seed * 1000 + k, c.hint, horizons, c.starts,
-                                                     c.training_noise)
-                            for k in range(c.n_envs)])
+        envs = DemoStartVecEnv(self.demos, self.obs_mean, self.obs_std, self.sigma,
+                               [self.seed * 1000 + k for k in range(c.n_envs)], c.hint, horizons, c.starts,
+                               c.training_noise)
         rewarded = DiscriminatorReward(envs, self.discriminator, self.demos.obs_dim, self.obs_mean, self.obs_std,
                                        self.l2_weight)
         model = PPO("MlpPolicy", rewarded, n_steps=c.n_steps, batch_size=c.ppo_batch_size, n_epochs=c.ppo_epochs,
@@ -155,9 +154,8 @@ class AdversarialTrainer:
         if self.sigma is not None and trained_for[2] != self.config.hint:
             raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
                                     f"not {self.config.hint}")
-        env = DemoStartEnv(self.demos, self.obs_mean, self.obs_std, self.sigma, self.seed, self.config.hint,
-                           episode_horizons(self.demos, self.config.horizon), self.config.starts, 0.0)
-        self.policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 0.0,
+        action_space = make_env(self.demos.env_id).action_space  # type: ignore[arg-type]
+        self.policy = ActorCriticPolicy(generator_space(self.demos, self.sigma), action_space, lambda _: 0.0,
                                         **_policy_kwargs(self.config))
         try:
             self.policy.load_state_dict(payload["policy"])

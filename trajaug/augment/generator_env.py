@@ -1,17 +1,21 @@
 """The generator's world: demo-start episodes and the hint a' the CAT generator corrects.
 
-``DemoStartEnv`` is the gymnasium environment PPO trains the generator in (see ``trajaug.augment.adversarial``);
+``DemoStartVecEnv`` is the vectorised environment PPO trains the generator in (see ``trajaug.augment.adversarial``);
 ``DemoHints`` finds the demo action behind a hint; ``distort`` draws the hint's noise. Nothing here learns.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
 
 from trajaug.augment.base import demo_action_table, demo_start_jobs
 from trajaug.datasets.dataset import Dataset
 from trajaug.sim import make_env, max_episode_steps, restore
+from trajaug.vector_task import VectorTask
 
 
 def episode_horizons(demos: Dataset, horizon: str) -> np.ndarray:
@@ -32,14 +36,15 @@ class DemoHints:
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, mode: str) -> None:
         self.actions, self.starts = demo_action_table(demos)
         self.mode, self.obs_mean, self.obs_std = mode, obs_mean, obs_std
-        self.normalized = (demos.observations.astype(np.float64) - obs_mean) / obs_std
-        self.squared_norms = (self.normalized ** 2).sum(axis=1)
+        normalized = (demos.observations.astype(np.float64) - obs_mean) / obs_std
+        self.squared_norms = (normalized ** 2).sum(axis=1)
+        self.normalized_t = np.ascontiguousarray(normalized.T)  # (obs_dim, N): one matrix product per batch
 
     def nearest_rows(self, states: np.ndarray) -> np.ndarray:
-        """Row index (B,) of the demo state nearest to each of ``states`` (B, obs_dim)."""
+        """Row index (B,) of the demo state nearest to each of ``states`` (B, obs_dim), all in one query."""
         queries = (np.asarray(states, np.float64) - self.obs_mean) / self.obs_std
         # ||q − x||² without ||q||², which is the same for every demo row x and so cannot change the argmin
-        distances = self.squared_norms[None, :] - 2.0 * queries @ self.normalized.T
+        distances = self.squared_norms[None, :] - 2.0 * (queries @ self.normalized_t)
         return np.argmin(distances, axis=1)
 
     def __call__(self, demo_ids: np.ndarray, steps: np.ndarray, states: np.ndarray) -> np.ndarray:
@@ -48,66 +53,112 @@ class DemoHints:
         return self.actions[self.starts[demo_ids] + steps]
 
 
-class DemoStartEnv(gym.Env):
-    """Generator environment (see the module docstring); observation (obs_dim + hint_dim,), action the task's.
-    An episode of demo d is truncated after ``horizons[d]`` steps (:func:`episode_horizons`); it starts in
-    demo d's initial state (``starts = "demo"``) or in a fresh reset of the task (``"reset"``). ``action_noise`` σ:
-    N(0, σ²) is added to every action before it is executed (clipped to the box); the reward still judges the
-    action the generator chose."""
+class DemoStartVecEnv(VecEnv):
+    """The generator environments PPO trains in (see the module docstring), stepped together: one batched MuJoCo
+    step (``trajaug.vector_task``) and one hint lookup per vector step. Observation (obs_dim + hint_dim,) float32,
+    action the task's. An episode of demo d is truncated after ``horizons[d]`` steps (:func:`episode_horizons`);
+    it starts in demo d's initial state (``starts = "demo"``) or in a fresh reset of the task (``"reset"``).
+    ``action_noise`` σ: N(0, σ²) is added to every action before it is executed (clipped to the box); the reward
+    still judges the action the generator chose. Environment k draws its randomness from its own generator
+    (``seeds[k]``, or the seed SB3 passes at the first reset), in the order a single gymnasium environment of it
+    would; rewards, dones and infos follow stable-baselines3's ``DummyVecEnv`` (auto-reset, ``terminal_observation``,
+    ``TimeLimit.truncated``) plus ``env_return`` at an episode's end."""
 
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
-                 seed: int, hint: str, horizons: np.ndarray, starts: str, action_noise: float) -> None:
+                 seeds: list[int], hint: str, horizons: np.ndarray, starts: str, action_noise: float) -> None:
         assert demos.env_id is not None
-        self.sim = make_env(demos.env_id)
+        self.task = VectorTask([make_env(demos.env_id) for _ in seeds])
         self.demos, self.obs_mean, self.obs_std, self.sigma = demos, obs_mean, obs_std, sigma
         self.hints = DemoHints(demos, obs_mean, obs_std, hint)
         self.lengths = np.asarray(horizons)
         self.starts, self.action_noise = starts, action_noise
         self.start_states = [(np.asarray(job.qpos), np.asarray(job.qvel))
-                             for job in demo_start_jobs(demos, list(range(demos.n_episodes)), seed)]
-        hint_dim = demos.act_dim if sigma is not None else 0
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (demos.obs_dim + hint_dim,), np.float32)
-        self.action_space = self.sim.action_space
-        self.rng = np.random.default_rng(seed)
-        self.demo, self.step_index, self.episode_return = 0, 0, 0.0
-        self.state = np.zeros(demos.obs_dim)
+                             for job in demo_start_jobs(demos, list(range(demos.n_episodes)), 0)]
+        self.render_mode = None  # nothing to render; VecEnv.__init__ reads it through get_attr
+        super().__init__(len(seeds), generator_space(demos, sigma), self.task.envs[0].action_space)
+        self.rngs = [np.random.default_rng(seed) for seed in seeds]
+        n = len(seeds)
+        self.demo, self.step_index = np.zeros(n, int), np.zeros(n, int)
+        self.episode_return = np.zeros(n)
+        self.states = np.zeros((n, demos.obs_dim))
+        self.actions = np.zeros((n, demos.act_dim), np.float32)
 
-    def _observation(self) -> np.ndarray:
-        normalized = (self.state - self.obs_mean) / self.obs_std
+    def _start(self, k: int, seed: int | None) -> None:
+        """Begin a new episode in environment k (a demo drawn at random, then a seeded task reset)."""
+        if seed is not None:
+            self.rngs[k] = np.random.default_rng(seed)
+        rng, env = self.rngs[k], self.task.envs[k]
+        self.demo[k] = int(rng.integers(self.demos.n_episodes))
+        state, _ = env.reset(seed=int(rng.integers(2**31)))
+        self.states[k] = restore(env, *self.start_states[self.demo[k]]) if self.starts == "demo" else state
+        self.step_index[k], self.episode_return[k] = 0, 0.0
+
+    def _observations(self, rows: np.ndarray) -> np.ndarray:
+        """Generator inputs (len(rows), obs_dim + hint_dim) float32: [ŝ, a'] with fresh hint noise per row."""
+        normalized = (self.states[rows] - self.obs_mean) / self.obs_std
         if self.sigma is None:
             return normalized.astype(np.float32)
-        demo_action = self.hints(np.array([self.demo]), np.array([self.step_index]), self.state[None])[0]
-        hint = distort(demo_action, self.sigma, self.rng)
-        return np.concatenate([normalized, hint]).astype(np.float32)
+        demo_actions = self.hints(self.demo[rows], self.step_index[rows], self.states[rows])
+        # distort's draws, environment by environment from its own generator; one clip for the batch
+        noise = np.array([self.rngs[k].uniform(-self.sigma, self.sigma, size=self.demos.act_dim) for k in rows])
+        hints = np.clip(demo_actions + noise, -1.0, 1.0)
+        return np.concatenate([normalized, hints], axis=1).astype(np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
-        self.demo = int(self.rng.integers(self.demos.n_episodes))
-        self.state, _ = self.sim.reset(seed=int(self.rng.integers(2**31)))
-        if self.starts == "demo":
-            self.state = restore(self.sim, *self.start_states[self.demo])
-        self.step_index, self.episode_return = 0, 0.0
-        return self._observation(), {}
+    def reset(self) -> np.ndarray:
+        for k in range(self.num_envs):
+            self._start(k, self._seeds[k])
+        self._reset_seeds()
+        self._reset_options()
+        return self._observations(np.arange(self.num_envs))
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step_async(self, actions: np.ndarray) -> None:
+        self.actions = actions
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+        actions = self.actions
         if self.action_noise > 0:
             box = self.action_space
-            action = np.clip(action + self.rng.normal(0.0, self.action_noise, np.shape(action)),
-                             box.low, box.high)  # type: ignore[attr-defined]
-        self.state, reward, terminated, _, _ = self.sim.step(action)
+            actions = np.array([np.clip(a + rng.normal(0.0, self.action_noise, np.shape(a)),
+                                        box.low, box.high)  # type: ignore[attr-defined]
+                                for a, rng in zip(actions, self.rngs, strict=True)])
+        self.states, rewards, terminated = self.task.step(actions)
         self.step_index += 1
-        self.episode_return += float(reward)
+        self.episode_return += rewards
         truncated = self.step_index >= self.lengths[self.demo]
-        info = {"env_return": self.episode_return} if terminated or truncated else {}
-        observation = self._observation() if not (terminated or truncated) else self._last_observation()
-        return observation, float(reward), bool(terminated), bool(truncated), info
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{"TimeLimit.truncated": bool(truncated[k] and not terminated[k])}
+                                       for k in range(self.num_envs)]
+        observations = np.zeros((self.num_envs, self.observation_space.shape[0]), np.float32)  # type: ignore[index]
+        for k in np.flatnonzero(dones):
+            infos[k]["env_return"] = float(self.episode_return[k])
+            last = np.zeros(observations.shape[1], np.float32)
+            last[: self.demos.obs_dim] = (self.states[k] - self.obs_mean) / self.obs_std
+            infos[k]["terminal_observation"] = last
+            self._start(int(k), None)
+        observations[:] = self._observations(np.arange(self.num_envs))
+        return observations, rewards.astype(np.float32), dones, infos
 
-    def _last_observation(self) -> np.ndarray:
-        normalized = ((self.state - self.obs_mean) / self.obs_std).astype(np.float32)
-        if self.sigma is None:
-            return normalized
-        return np.concatenate([normalized, np.zeros(self.demos.act_dim, np.float32)])
+    def close(self) -> None:
+        for env in self.task.envs:
+            env.close()
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [getattr(self, attr_name) for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
+        raise NotImplementedError("DemoStartVecEnv has no per-environment methods")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+
+def generator_space(demos: Dataset, sigma: float | None) -> gym.spaces.Box:
+    """The generator's observation space: (obs_dim + act_dim,) with a hint (σ given, CAT), (obs_dim,) without."""
+    hint_dim = demos.act_dim if sigma is not None else 0
+    return gym.spaces.Box(-np.inf, np.inf, (demos.obs_dim + hint_dim,), np.float32)
 
 
 def distort(actions: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,142 @@
+"""Speed of the adversarial phase (CAT / GAIL generator training) against the simulator, side by side.
+
+    .venv/bin/python bench/bench_adversarial.py [--previous COMMIT] [--repeats 2] [--out docs/results/bench-adversarial]
+
+On the first 7 halfcheetah-expert demos, in one run and in alternating order (so that a change of load hits every
+row alike), this measures
+
+* ``mujoco``: raw MuJoCo, ``mj_step(nstep=frame_skip)`` on one ``MjData`` with random controls (env steps/s);
+* ``gymnasium``: a plain loop of ``gymnasium.make("HalfCheetah-v5").step`` with random actions;
+* ``adversarial``: the marginal rate of the adversarial phase of CAT's default config, warm start off: two
+  trainings differing only in ``total_steps`` (``--small`` vs ``--large``), Δsteps / Δwall, so PPO's set-up is
+  not counted, its updates are; for this source tree and, with ``--previous``, for that commit's ``trajaug/``
+  (extracted with ``git archive`` into a temp folder and run in a subprocess with the same Python).
+
+Each rate is the median over ``--repeats``; the table gives each as a share of the Gymnasium loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_ID = "HalfCheetah-v5"
+
+TRAIN_SNIPPET = """
+import sys, time
+sys.meta_path = [f for f in sys.meta_path if "editable" not in (getattr(f, "__module__", "") + repr(f)).lower()]
+sys.path.insert(0, sys.argv[1])
+import torch
+import trajaug
+assert trajaug.__file__.startswith(sys.argv[1]), trajaug.__file__
+from trajaug.augment.adversarial_trainer import AdversarialTrainer
+from trajaug.augment.cat import CATConfig
+from trajaug.datasets.registry import load
+torch.set_num_threads(1)
+demos = load("halfcheetah-expert").first_episodes(7)
+trainer = AdversarialTrainer(demos, CATConfig(total_steps=int(sys.argv[2]), bc_warmstart_steps=0), 0.9, 0.1, 0)
+started = time.perf_counter()
+trainer.train()
+print(time.perf_counter() - started)
+"""
+
+
+def mujoco_rate(steps: int, seed: int = 0) -> float:
+    """Raw MuJoCo env steps/s (``frame_skip`` physics steps each) of the task's model."""
+    import gymnasium as gym
+    import mujoco
+
+    task: Any = gym.make(ENV_ID).unwrapped
+    model, data = task.model, mujoco.MjData(task.model)
+    controls = np.random.default_rng(seed).uniform(-1, 1, (steps, model.nu))
+    started = time.perf_counter()
+    for control in controls:
+        data.ctrl[:] = control
+        mujoco.mj_step(model, data, nstep=task.frame_skip)
+    return steps / (time.perf_counter() - started)
+
+
+def gymnasium_rate(steps: int, seed: int = 0) -> float:
+    """Env steps/s of a plain ``gymnasium.make(ENV_ID).step`` loop (time limit and wrappers included)."""
+    import gymnasium as gym
+
+    env = gym.make(ENV_ID)
+    env.reset(seed=seed)
+    actions = np.random.default_rng(seed).uniform(-1, 1, (steps, env.action_space.shape[0]))  # type: ignore[index]
+    started = time.perf_counter()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - started)
+
+
+def train_seconds(source: Path, steps: int) -> float:
+    """Wall seconds of ``AdversarialTrainer.train`` at ``steps`` adversarial steps, trajaug taken from ``source``."""
+    result = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, str(source), str(steps)], check=True,
+                            capture_output=True, text=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def adversarial_rate(source: Path, small: int, large: int) -> float:
+    """Marginal adversarial env steps/s: (large − small) / (wall(large) − wall(small))."""
+    return (large - small) / (train_seconds(source, large) - train_seconds(source, small))
+
+
+def extract(commit: str, folder: Path) -> Path:
+    """``trajaug/`` of ``commit`` unpacked under ``folder``; returns the source root to put on sys.path."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "trajaug"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--previous", default="", help="commit of the implementation to compare with")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--small", type=int, default=8192)
+    parser.add_argument("--large", type=int, default=73728)
+    parser.add_argument("--sim-steps", type=int, default=20000)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/results/bench-adversarial")
+    args = parser.parse_args()
+    from trajaug.report import markdown_table, write_json, write_markdown
+
+    rates: dict[str, list[float]] = {"mujoco": [], "gymnasium": [], "adversarial": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = {"adversarial": ROOT}
+        if args.previous:
+            sources["adversarial (previous)"] = extract(args.previous, Path(tmp))
+            rates["adversarial (previous)"] = []
+        for _ in range(args.repeats):
+            rates["mujoco"].append(mujoco_rate(args.sim_steps))
+            rates["gymnasium"].append(gymnasium_rate(args.sim_steps))
+            for name, source in sources.items():
+                rates[name].append(adversarial_rate(source, args.small, args.large))
+                print(name, f"{rates[name][-1]:.0f} steps/s", flush=True)
+    median = {name: float(np.median(values)) for name, values in rates.items()}
+    rows = [{"what": name, "env steps/s (median)": round(median[name]),
+             "× Gymnasium loop": median[name] / median["gymnasium"],
+             "runs": " ".join(f"{v:.0f}" for v in rates[name])} for name in rates]
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    record = {"rates": rates, "median": median, "args": {k: str(v) for k, v in vars(args).items()},
+              "commit": commit}
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(record, args.out / "bench_adversarial.json")
+    table = markdown_table(rows)
+    write_markdown(f"# Adversarial phase speed ({ENV_ID}, 7 demos)\n\n{table}\n", args.out / "bench_adversarial.md")
+    print(json.dumps(median, indent=1))
+
+
+if __name__ == "__main__":
+    main()

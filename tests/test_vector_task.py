@@ -1,0 +1,45 @@
+"""The batched task step gives Gymnasium's values bit for bit, step for step."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from trajaug.sim import make_env
+from trajaug.vector_task import VectorTask, task_constants
+
+
+@pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vector_step_equals_gymnasium_step(env_id: str, dtype: type) -> None:
+    n, steps = 3, 150
+    references = [gym.make(env_id).unwrapped for _ in range(n)]
+    task = VectorTask([make_env(env_id) for _ in range(n)])
+    for k in range(n):
+        np.testing.assert_array_equal(task.envs[k].reset(seed=k)[0], references[k].reset(seed=k)[0])
+    rng = np.random.default_rng(0)
+    ended = 0
+    for step in range(steps):
+        actions = rng.uniform(-1.5, 1.5, size=(n, task.model.nu)).astype(dtype)  # outside the box too
+        rows = np.arange(n) if step % 3 else np.array([2, 0])  # a subset of the copies, out of order
+        observations, rewards, terminated = task.step(actions[: len(rows)], rows)
+        for i, k in enumerate(rows):
+            obs, reward, term, _, _ = references[k].step(actions[i])
+            np.testing.assert_array_equal(observations[i], obs)
+            assert rewards[i] == reward and terminated[i] == term
+            if term:  # both restart from the same reset
+                ended += 1
+                np.testing.assert_array_equal(task.envs[k].reset(seed=100 + step)[0],
+                                              references[k].reset(seed=100 + step)[0])
+    if env_id in ("Hopper-v5", "InvertedPendulum-v5"):  # random actions topple these: termination was exercised
+        assert ended > 0
+
+
+def test_task_constants_are_read_from_the_environment() -> None:
+    hopper = task_constants(gym.make("Hopper-v5", ctrl_cost_weight=0.5, healthy_z_range=(0.5, 3.0)))
+    assert hopper is not None
+    assert hopper.ctrl_weight == 0.5 and hopper.z_range == (0.5, 3.0) and hopper.state_range == (-100.0, 100.0)
+    cheetah = task_constants(gym.make("HalfCheetah-v5"))
+    assert cheetah is not None and cheetah.z_range is None and cheetah.ctrl_weight == 0.1
+    assert task_constants(gym.make("InvertedPendulum-v5")) is None
