@@ -27,6 +27,22 @@ def test_info_on_a_file(cheetah_file: Path) -> None:
     assert info["env_id"] == "HalfCheetah-v5" and info["has_qpos_qvel"] is True
 
 
+def test_info_takes_the_environment_of_a_file_that_names_none(cheetah_file: Path, tmp_path: Path) -> None:
+    import h5py
+
+    plain = tmp_path / "plain.hdf5"  # as another tool writes it: arrays only, no env_id
+    with h5py.File(cheetah_file) as source, h5py.File(plain, "w") as f:
+        for key in ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts"):
+            f[key] = source[key][()]
+    code, out, _ = run(["datasets", "info", str(plain), "--json"])
+    assert code == 0 and json.loads(out)["env_id"] is None and "normalized_score" not in json.loads(out)
+    code, out, _ = run(["datasets", "info", str(plain), "--json", "--env-id", "HalfCheetah-v5"])
+    info = json.loads(out)
+    assert code == 0 and info["env_id"] == "HalfCheetah-v5" and info["normalized_score"] > 50
+    code, _, err = run(["datasets", "check", str(plain), "--physics"])
+    assert code == 2 and "pass --env-id" in err and len(err.strip().splitlines()) == 1
+
+
 def test_list_shows_every_name() -> None:
     code, out, _ = run(["datasets", "list"])
     assert code == 0

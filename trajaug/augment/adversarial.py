@@ -55,9 +55,7 @@ PROBE_STREAM = 1000
 @dataclass(frozen=True)
 class AdversarialConfig:
     total_steps: int = 1_000_000
-    """Environment steps of the adversarial PPO phase (≈ 5 min here). On the fast HalfCheetah gait (10.2k return)
-    500k left 9–13% of the generated trajectories flipped over (sets of 81–83% of the demos' return, tuning seeds
-    100 and 101), 1M left 1–5% (96–97%); on Walker2d 200k left the generator below BC."""
+    """Environment steps of the adversarial PPO phase (GAIL; CAT: 1.5M, see ``CATConfig``)."""
     n_envs: int = 8
     """Parallel generator environments (stepped in one process)."""
     n_steps: int = 256
@@ -77,8 +75,8 @@ class AdversarialConfig:
     log_std_init: float = -1.5
     """Initial log standard deviation of the Gaussian generator."""
     bc_warmstart_steps: int = 20_000
-    """Regression steps fitting the policy mean to demo actions before the adversarial phase (0: off); as many as
-    BC's updates were when this was chosen (3000 left the Walker2d generator at half of BC's return)."""
+    """Regression steps fitting the policy mean to the demo actions before the adversarial phase (0: off;
+    the reference has no warm start)."""
     disc_hidden: tuple[int, ...] = (64, 64)
     """Discriminator hidden sizes (reference 2×64 tanh)."""
     disc_lr: float = 3e-4
@@ -89,44 +87,31 @@ class AdversarialConfig:
     """Sample generator actions when generating (default: the Gaussian's mean; diversity comes from ν)."""
     hint: str = "nearest"
     """Which demo action a'_t distorts (CAT only): ``nearest`` — the action at the demo state nearest to s_t
-    (Euclidean distance in normalised state space, over every demo), which stays in phase when the generator's gait
-    drifts from its demo's timing; ``time`` — the action of the generator's own demo at the same step t (the
-    reference). On a fast HalfCheetah gait (10.2k return) the time-indexed hint goes out of phase: sets of 63% of
-    the demos' return against 90–96% with ``nearest`` (tuning seeds 100, 101)."""
+    (Euclidean in normalised state space, over every demo); ``time`` — the action of the generator's own demo at
+    step t (the reference)."""
     horizon: str = "demo"
-    """How long each generator episode (training and generation) runs from its demo's start, unless the task ends
-    it first: ``demo`` — the demo's own length (the reference); ``env`` — the environment's time limit (1000 steps
-    on MuJoCo), so that from the start of a demo that fell the generator is trained, and judged, to keep going where
-    its demo did not. Needs ``hint = nearest`` for CAT (the time-indexed hint ends with the demo)."""
+    """How long each generator episode (training and generation) runs from its start unless the task ends it:
+    ``demo`` — its demo's own length (the reference); ``env`` — the environment's time limit (1000 steps on
+    MuJoCo). ``env`` needs ``hint = nearest`` for CAT."""
     starts: str = "demo"
     """Where generator episodes (training and generation) start: ``demo`` — in a demo's initial state (the
-    reference); ``reset`` — in a fresh reset of the task (its own initial-state distribution, as BC is evaluated),
-    each episode still belonging to a demo (drawn at random in training; ``per_episode`` candidates per demo when
-    generating) for its horizon and the per-demo rejection. Needs ``hint = nearest`` for CAT (the time-indexed
-    hint follows one demo from its start). Walker2d, 3 demos, tuning seed 100: no better BC (3114 vs 2110–3290
-    over BC seeds); ``docs/results/few-demo-walker3-generator/``."""
+    reference); ``reset`` — in a fresh reset of the task, each episode still belonging to a demo for its horizon and
+    the per-demo rejection. ``reset`` needs ``hint = nearest`` for CAT."""
     training_noise: float = 0.0
-    """σ of Gaussian noise added to the generator's action before it is executed while the generator trains, so
-    PPO meets the perturbed states and learns to recover from them; the reward judges the action it chose.
-    0: off (the reference). Generation uses ``execution_noise``. Walker2d, 3 demos, tuning seed 100, σ 0.1: the
-    candidates fell as often (257 of 534 vs 301) and BC on the set gave 3032 (the reference training: 2110–3290)."""
+    """σ of Gaussian noise added to the generator's action before it is executed while the generator trains;
+    the reward judges the action it chose. 0: off (the reference)."""
     sample_rounds: int = 1
     """Rounds of candidates at most: after each, the demos with fewer than ``per_episode`` candidates that lasted
     their horizon get another ⌈per_episode / keep_fraction⌉ (rejection sampling of falls; the reward is not looked
     at). 1: one round (the rejection of ``keep_fraction`` alone)."""
     execution_noise: float = 0.0
-    """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017), so the
-    trajectories show the generator recovering from perturbed states. The executed action (clipped to the box) is the
-    one stored, so every transition stays physical; BC's squared loss averages the zero-mean noise out. 0: off (the
-    reference). Walker2d, 3 demos, tuning seed 102, σ 0.1 from its 6M-step generator: BC on demos + set fell to
-    1854 at σ 0.1 (3699 without); ``docs/results/few-demo-walker3-chunks/``."""
+    """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017); the
+    executed action (clipped to the box) is the one stored, so every transition stays physical. 0: off (the
+    reference)."""
     keep_fraction: float = 0.8
     """Discriminator rejection sampling (after Azadi et al., ICLR 2019): roll out ⌈per_episode / keep_fraction⌉
-    candidates from each demo's start and keep the ``per_episode`` the trained discriminator finds most expert-like
-    (rollouts that last their horizon first — D does not see a fall — then the highest mean log D(s, a) over
-    the trajectory); the simulator's reward is not looked at. 1: keep every rollout
-    (the reference). On HalfCheetah (tuning seed 101, 1M adversarial steps) keeping the top 80% lifted the set from
-    97% to 99% of the demos' return and BC on it from 9475 to 9827 (σ 0.1: 8480 → 8902)."""
+    candidates per demo and keep the ``per_episode`` that last their horizon and, among them, have the highest mean
+    log D(s, a); the simulator's reward is not looked at. 1: keep every rollout (the reference)."""
     save_generator: str = ""
     """Write the trained generator (policy + discriminator, weights_only file) here."""
     load_generator: str = ""
@@ -138,14 +123,10 @@ class AdversarialConfig:
 
     chunks: int = 1
     """Train in this many equal chunks of the run's steps (``total_steps``, or ``continue_steps`` for a loaded
-    generator) and keep the chunk whose generator fell least: after each chunk, ``probe_per_demo`` candidates per
-    demo are rolled out from the demos' starts, as when generating, and the count that the task ended before their
-    horizon is compared (the termination signal rejection already uses; the reward is not looked at); ties go to
-    the later chunk. The chosen generator and its discriminator are the ones sampled and saved. 1: the final
-    generator (the reference). The adversarial game does not settle: on Walker2d (3 demos, tuning seeds 100, 101)
-    the generator as a policy went 3092 → 3351 → 3268 → 3513 and 2506 → 3259 → 3458 → 2598 over 1.5M-step chunks,
-    and the share of candidates that fell ranked the chunks the same way. With ``save_generator`` every chunk is
-    checkpointed and a rerun resumes after the last one (``_train_in_chunks``)."""
+    generator) and keep the chunk whose generator fell least: after each chunk ``probe_per_demo`` candidates per
+    demo are rolled out as when generating and those the task ended before their horizon are counted (ties: the
+    later chunk). With ``save_generator`` every chunk is checkpointed and a rerun resumes after the last one.
+    1: the final generator (the reference)."""
     probe_per_demo: int = 60
     """Candidates per demo of the fall count after each chunk (``chunks`` > 1)."""
 

@@ -23,9 +23,7 @@ from trajaug.augment.base import register
 @dataclass(frozen=True)
 class CATConfig(AdversarialConfig):
     total_steps: int = 1_500_000
-    """Environment steps of the adversarial PPO phase (GAIL keeps 1M). On HalfCheetah, tuning seed 104: 1M left a
-    generator whose candidates averaged 90% of the demos' return (BC on its set 9281), 1.5M one at 95% (BC 9960);
-    ≈ 10 min here. (500k → 1M on seeds 100 / 101: flipped trajectories 9–13% → 1–5%.)"""
+    """Environment steps of the adversarial PPO phase (GAIL keeps 1M; docs/methods/cat.md says why)."""
     sigma: float = 0.9
     """Half-width σ of the uniform distortion of demo actions (reference: 0.9)."""
     l2_weight: float = 0.1

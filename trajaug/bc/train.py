@@ -39,14 +39,8 @@ class BCConfig:
     """Hyperparameters of BC (CORL's defaults except ``steps``, see below)."""
 
     steps: int = 60_000
-    """Gradient updates. CORL runs 1M on the 1M-transition D4RL sets; this toolkit's regime is few demonstrations
-    (1–7 episodes, 1k–7k transitions) and their augmentations (≤ ~500k transitions), where 1M updates per cell would
-    make seeds × datasets grids unaffordable on CPUs. 60k is where BC on the 7 HalfCheetah demos stopped improving
-    (tuning seeds 100–102, `trajaug bench seed-table --first-seed 100 --seeds 3 --rows demos --bc-steps N`: 20k →
-    7473 ± 1671, 60k → 8147 ± 948, 120k → 8066 ± 1263; the loss was still falling at 20k). 60k updates × 256 = 15M
-    samples: ≈ 2200 epochs over a 7-demo set, ≈ 30 over a 500-episode augmented set; ≈ 100–300 s per run on one
-    core. Up to 2026-12-01 the default was 20k (reference §7's budget), which undertrained BC on the fast shipped
-    expert's demos — tables made with it say so. Raise it for full D4RL sets."""
+    """Gradient updates (CORL: 1M on the 1M-transition D4RL sets; 60k suits few-demo sets and their
+    augmentations, docs/methods/bc.md). Raise it for full D4RL sets."""
     batch_size: int = 256
     """Transitions per update, drawn uniformly with replacement."""
     lr: float = 3e-4

@@ -253,7 +253,7 @@ def simulate_next(dataset: Dataset, rows: np.ndarray, env_id: str) -> np.ndarray
 def _require_env(dataset: Dataset, env_id: str | None) -> str:
     env_id = env_id or dataset.env_id
     if env_id is None:
-        raise TrajaugInputError("the physics check needs an environment id (the dataset has none; pass env_id)")
+        raise TrajaugInputError("the physics check needs an environment id (the dataset names none: pass --env-id)")
     return env_id
 
 

@@ -36,14 +36,15 @@ def datasets_list() -> None:
 @datasets.command("info")
 @click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def datasets_info(dataset: str, as_json: bool) -> None:
+@click.option("--env-id", default=None, help="Environment of a dataset that does not name one (for its D4RL score).")
+def datasets_info(dataset: str, as_json: bool, env_id: str | None) -> None:
     """Statistics of DATASET (a name such as halfcheetah-expert, or a path)."""
     from trajaug.datasets.info import summarize
     from trajaug.datasets.registry import load, resolve
 
     resolved = resolve(dataset)
     with progress_bar(f"building {dataset}", None) as advance:
-        data = load(dataset, progress=advance)
+        data = load(dataset, env_id=env_id, progress=advance)
     summary = {"dataset": dataset, "location": resolve(dataset).location, "resolved_as": resolved.kind,
                **summarize(data)}
     if as_json:
