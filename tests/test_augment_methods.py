@@ -16,9 +16,10 @@ from trajaug.augment.cat import CATConfig
 from trajaug.augment.gail import GAILConfig
 from trajaug.augment.mixup import MixupAugmenter
 from trajaug.augment.noise import NoiseConfig
+from trajaug.augment.synther import SynthERConfig
 from trajaug.datasets.check import check_dataset, dynamics_errors
 from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.dataset import UNKNOWN_SOURCE, Dataset
 from trajaug.datasets.errors import TrajaugInputError
 from trajaug.sim import make_env, restore
 
@@ -31,6 +32,7 @@ TINY: dict[str, Any] = {
     "gail": GAILConfig(**TINY_ADVERSARIAL),
     "bdm": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32), max_disagreement=0.0),
     "bdm-cl": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32), max_disagreement=0.0),
+    "synther": SynthERConfig(width=32, layers=2, steps=50, batch_size=64, sample_steps=4),
 }
 VARIANTS: dict[str, Any] = {
     "bdm-cl:simulator": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32), model="simulator",
@@ -39,6 +41,8 @@ VARIANTS: dict[str, Any] = {
 """Further cases of the shared test: ``METHOD:label`` → config (the method is the part before the colon)."""
 BACKTRACKING = ("bdm", "bdm-cl")
 """Methods whose traces may be cut (or dropped) by their truncation rules: fewer trajectories than asked."""
+TRANSITION_MODELS = ("synther",)
+"""Methods that sample independent transitions: ``per_episode`` × the demos' transitions one-step episodes."""
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +69,16 @@ def test_fit_sample_write_read_check(case: str, demos: Dataset, tmp_path: Path) 
     per_episode = 2
     augmented, summary = augment(method, demos, config, per_episode=per_episode, seed=3)
     expected = demos.n_episodes * (demos.n_episodes - 1) if method == "mixup" else demos.n_episodes
-    if method in BACKTRACKING:
+    if method in TRANSITION_MODELS:
+        assert augmented.n_episodes == len(augmented) == per_episode * len(demos) == summary["trajectories"]
+    elif method in BACKTRACKING:
         assert summary["sample_traces_requested"] == expected * per_episode
         assert 0 < augmented.n_episodes == summary["trajectories"] == summary["sample_traces"] <= expected * per_episode
     else:
         assert augmented.n_episodes == expected * per_episode == summary["trajectories"]
     assert augmented.method_names == (method,)
-    assert set(np.unique(augmented.source_episode)) == {0, 1}
+    sources = {UNKNOWN_SOURCE} if method in TRANSITION_MODELS else {0, 1}  # a sample comes from no one demo
+    assert set(np.unique(augmented.source_episode)) == sources
     assert check_dataset(augmented) == []
     back = read_d4rl(write_d4rl(augmented, tmp_path / f"{method}.hdf5"))
     np.testing.assert_array_equal(back.observations, augmented.observations)

@@ -129,7 +129,8 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
               "set dynamics error p95": _text(s.get("set_dynamics_error_p95"), "{:.1e}"),
               "trace length / budget": (f"{s['set_trace_length']:.2f} / {s['set_trace_budget']:.2f}"
                                         if s.get("set_trace_length") is not None else "–"),
-              "refused steps": _text(s.get("set_refused_share"), "{:.0%}")} for s in summary]
+              "refused steps": _text(s.get("set_refused_share"), "{:.0%}"),
+              "reward error": _text(s.get("set_reward_error"), "{:.2f}")} for s in summary]
     files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\nAugmentation: `{config.method}`\n\n"
                                  + markdown_table(lines), out / "few_demo.md")
     for noise in config.action_noise:
@@ -145,8 +146,8 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
 
 SET_STATISTICS = {"set_transitions": "transitions", "set_dynamics_error_p95": "dynamics_error_p95",
                   "set_trace_length": "sample_trace_length_mean", "set_trace_budget": "sample_trace_budget_mean",
-                  "set_refused_share": "sample_refused_share"}
-"""Column → key of an augmented set's summary (the trace keys exist for the backtracking methods only)."""
+                  "set_refused_share": "sample_refused_share", "set_reward_error": "sample_reward_error_mean"}
+"""Column → key of an augmented set's summary (trace keys: backtracking methods; reward error: synther)."""
 
 
 def _set_statistics(summaries: list[dict[str, Any]]) -> dict[str, float | None]:

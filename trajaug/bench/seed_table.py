@@ -40,7 +40,7 @@ from trajaug.executors import CellOutput, Executor, executor_for, folder_files, 
 from trajaug.report import write_json
 
 ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-sim", "bdm-cl-sim", "bdm-filtered",
-        "bdm-uniform", "bdm-cl-high-value", "bdm-filtered-uniform")
+        "bdm-uniform", "bdm-cl-high-value", "bdm-filtered-uniform", "synther")
 ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
     "bdm-sim": ("bdm", {"model": "simulator"}),
     "bdm-cl-sim": ("bdm-cl", {"model": "simulator"}),
@@ -92,6 +92,7 @@ QUICK_METHOD_CONFIG: dict[str, dict[str, Any]] = {
     "gail": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
     **{method: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200, "max_disagreement": 0.0}
        for method in ("bdm", "bdm-cl")},
+    "synther": {"steps": 300, "width": 64, "layers": 2, "sample_steps": 8},
 }
 """Per method: the quick profile's budgets."""
 

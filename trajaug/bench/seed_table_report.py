@@ -46,6 +46,8 @@ def summarize(rows: list[str], seeds: list[int], config: SeedTableConfig,
                          trace_length=_mean([a.get("sample_trace_length_mean") for a in aug]),
                          trace_budget=_mean([a.get("sample_trace_budget_mean") for a in aug]),
                          refused_share=_mean([a.get("sample_refused_share") for a in aug]),
+                         # transition models (synther): sampled reward against the reward formula on (s, a, s')
+                         reward_error=_mean([a.get("sample_reward_error_mean") for a in aug]),
                          augment_errors=[augmented[(row, s)]["error"] for s in seeds
                                          if "error" in augmented[(row, s)]])
         for noise in config.action_noise:
@@ -92,6 +94,7 @@ def write_table(table: list[dict[str, Any]], record: dict[str, Any], out: Path) 
                      "trace length / budget": (f"{e['trace_length']:.2f} / {e['trace_budget']:.2f}"
                                                if e.get("trace_length") is not None else "–"),
                      "refused steps": _percent(e.get("refused_share")),
+                     "reward error": _number(e.get("reward_error")),
                      "augment wall s": _integer(e.get("augment_wall_s")),
                      "BC train wall s": _integer(e.get("bc_train_wall_s")),
                      "reference: augmented return": _number(e["reference_augmented_return"]),

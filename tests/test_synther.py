@@ -1,0 +1,95 @@
+"""SynthER: the diffusion model learns a known distribution, the output is a valid one-step-episode D4RL file."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from trajaug.augment import augment
+from trajaug.augment.diffusion import EDM, ResidualMLPDenoiser
+from trajaug.augment.synther import SynthERConfig
+from trajaug.cli import cli
+from trajaug.datasets.d4rl import read_d4rl, write_d4rl
+from trajaug.datasets.dataset import Dataset
+
+TINY = SynthERConfig(width=64, layers=2, steps=300, batch_size=128, sample_steps=8)
+
+
+def mixture(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Two Gaussians at (−2, 1) and (2, 1), std 0.3, equal weights: mean (0, 1), var (4.09, 0.09)."""
+    centres = np.where(rng.random(n) < 0.5, -2.0, 2.0)
+    return np.stack([centres, np.ones(n)], axis=1) + 0.3 * rng.standard_normal((n, 2))
+
+
+def trained_edm(steps: int) -> tuple[EDM, list[float], np.ndarray, np.ndarray]:
+    torch.manual_seed(0)
+    data = mixture(4000, np.random.default_rng(0))
+    mean, std = data.mean(axis=0), data.std(axis=0)
+    x = torch.as_tensor((data - mean) / std, dtype=torch.float32)
+    model = EDM(ResidualMLPDenoiser(2, 128, 2), 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(steps):
+        loss = model.loss(x[torch.randint(len(x), (256,))])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return model, losses, mean, std
+
+
+def test_denoiser_loss_falls_and_samples_match_a_known_mixture() -> None:
+    model, losses, mean, std = trained_edm(1500)
+    assert np.mean(losses[-200:]) < 0.9 * np.mean(losses[:50])  # EDM's weighted loss keeps an irreducible part
+    samples = model.sample(4000, 32, torch.Generator().manual_seed(1)).numpy() * std + mean
+    np.testing.assert_allclose(samples.mean(axis=0), [0.0, 1.0], atol=0.15)
+    np.testing.assert_allclose(samples.var(axis=0), [4.09, 0.09], rtol=0.25)
+    assert 0.4 < (samples[:, 0] > 0).mean() < 0.6  # both modes, equally
+    assert (np.abs(np.abs(samples[:, 0]) - 2) < 0.9).mean() > 0.9  # mass at the modes, not between them
+
+
+def test_output_is_one_step_episodes_with_sampled_rewards(short_cheetah_demos: Dataset, tmp_path: Path) -> None:
+    augmented, summary = augment("synther", short_cheetah_demos, TINY, per_episode=2, seed=0)
+    assert len(augmented) == augmented.n_episodes == 2 * len(short_cheetah_demos) == summary["sample_transitions"]
+    assert (augmented.terminals ^ augmented.timeouts).all()  # every row ends its own episode, once
+    assert summary["sample_rewards"] == "sampled" and "one-step" in summary["sample_episodes"]
+    assert summary["sample_reward_error_p95"] >= summary["sample_reward_error_mean"] > 0
+    assert np.abs(augmented.actions).max() <= 1.0
+    path = write_d4rl(augmented, tmp_path / "synther.hdf5")
+    result = CliRunner().invoke(cli, ["datasets", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    again, _ = augment("synther", short_cheetah_demos, TINY, per_episode=2, seed=0)
+    np.testing.assert_array_equal(again.observations, augmented.observations)  # same seed, same samples
+
+
+def test_saved_model_reloads_and_samples_more(short_cheetah_demos: Dataset, tmp_path: Path) -> None:
+    model = tmp_path / "synther.pt"
+    first, _ = augment("synther", short_cheetah_demos, dataclasses.replace(TINY, save_model=str(model)),
+                       per_episode=1, seed=4)
+    loaded = dataclasses.replace(TINY, load_model=str(model))
+    again, summary = augment("synther", short_cheetah_demos, loaded, per_episode=1, seed=4)
+    np.testing.assert_array_equal(again.observations, first.observations)  # the saved weights, the same sampler
+    assert "fit_loss_first" not in summary  # nothing was trained
+    more, _ = augment("synther", short_cheetah_demos, dataclasses.replace(loaded, transitions=1000), seed=4)
+    assert len(more) == 1000
+
+
+def test_bad_input_is_one_line_and_exit_2(cheetah_file: Path, tmp_path: Path) -> None:
+    tiny_file = tmp_path / "tiny.hdf5"
+    demos = read_d4rl(cheetah_file).take_rows(np.arange(40))
+    write_d4rl(dataclasses.replace(demos, timeouts=np.eye(1, 40, 39, dtype=bool)[0]), tiny_file)
+    result = CliRunner().invoke(cli, ["augment", "synther", "--dataset", str(tiny_file), "--episodes", "1",
+                                      "--out", str(tmp_path / "out.hdf5")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("trajaug: error: synther: 40 transitions to train on; the diffusion model needs "
+                                     "at least 64: use more --episodes")
+    result = CliRunner().invoke(cli, ["augment", "synther", "--dataset", str(cheetah_file), "--episodes", "2",
+                                      "--load-model", str(cheetah_file), "--out", str(tmp_path / "out2.hdf5")])
+    assert result.exit_code == 2 and "not a SynthER model" in result.stderr
+    with pytest.raises(Exception, match="steps must be ≥ 1"):
+        SynthERConfig(steps=0)

@@ -1,0 +1,186 @@
+"""SynthER (Lu et al., NeurIPS 2023): an unconditional diffusion model over whole transitions, sampled to new ones.
+
+Each demo transition becomes one vector x = [s, a, r, s', terminal]; every column but the terminal is standardised
+with the demos' mean and std (SynthER's ``standard`` normaliser, terminals left as 0/1). An elucidated diffusion
+model (``trajaug.augment.diffusion``) with SynthER's residual-MLP denoiser is trained on them with Adam, a cosine
+learning-rate schedule and an EMA copy of the weights, then the EMA model samples new vectors, which are split
+back into (s, a, r, s') and a terminal flag thresholded at 0.5, as SynthER does.
+
+The output is a D4RL file like every other method's, but **each synthetic transition is its own one-step episode**
+(``timeouts`` set where the sampled terminal is not), since the samples are independent; the rewards are the
+sampled ones (``summary.sample_rewards = "sampled"``), and ``sample_reward_error_*`` compares them with the
+environment's reward formula on (s, a, s'). Nothing here runs the simulator; ``datasets check --physics`` says how
+physical the transitions are.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trajaug.augment.base import Augmenter, Progress, register
+from trajaug.augment.diffusion import EDM, EDMSettings, ResidualMLPDenoiser
+from trajaug.augment.rewards import formula_reward
+from trajaug.datasets.dataset import Dataset
+from trajaug.datasets.errors import TrajaugInputError
+
+MIN_TRANSITIONS = 64
+"""Fewest demo transitions SynthER trains on (one batch of a tiny budget)."""
+
+
+@dataclass(frozen=True)
+class SynthERConfig:
+    width: int = 512
+    """Hidden units of the residual-MLP denoiser (SynthER: 2048)."""
+    layers: int = 4
+    """Residual blocks of the denoiser (SynthER: 6)."""
+    steps: int = 20_000
+    """Training updates (SynthER: 100k)."""
+    batch_size: int = 256
+    """Transitions per update (SynthER: 1024)."""
+    lr: float = 3e-4
+    """Adam learning rate, cosine-annealed to 0 over ``steps`` (SynthER: 3e-4, cosine)."""
+    ema_decay: float = 0.995
+    """Decay of the EMA copy of the weights that samples, updated every 10 steps (SynthER: 0.995)."""
+    sample_steps: int = 32
+    """Noise levels of the stochastic Heun sampler (SynthER: 128)."""
+    transitions: int = 0
+    """Transitions to sample; 0: ``per_episode`` × the demos' transitions, as many as the other methods' sets
+    from the same demos hold (SynthER's own setting: 5M)."""
+    terminal_threshold: float = 0.5
+    """A sampled terminal above it ends its transition's episode as terminal (SynthER: 0.5)."""
+    save_model: str = ""
+    """Write the trained diffusion model (weights_only file) here."""
+    load_model: str = ""
+    """Skip training: sample from a model saved with --save-model (refused on other demos' dimensions)."""
+
+    def __post_init__(self) -> None:
+        for name in ("width", "layers", "steps", "batch_size", "sample_steps"):
+            if getattr(self, name) < 1:
+                raise TrajaugInputError(f"synther: {name} must be ≥ 1, got {getattr(self, name)}")
+        if self.transitions < 0 or not self.lr > 0 or not 0 <= self.ema_decay < 1:
+            raise TrajaugInputError("synther: transitions must be ≥ 0, lr > 0 and ema_decay in [0, 1)")
+
+
+def transition_vectors(demos: Dataset) -> np.ndarray:
+    """(N, 2·obs_dim + act_dim + 2) float64 rows [s, a, r, s', terminal] of ``demos``."""
+    return np.concatenate([demos.observations, demos.actions, demos.rewards[:, None], demos.next_observations,
+                           demos.terminals[:, None]], axis=1).astype(np.float64)
+
+
+@register("synther")
+class SynthERAugmenter(Augmenter):
+    Config = SynthERConfig
+    config: SynthERConfig
+    uses_simulator = False
+
+    def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
+        super().fit(demos, progress)
+        c = self.config
+        data = transition_vectors(demos)
+        if len(data) < MIN_TRANSITIONS and not c.load_model:
+            raise TrajaugInputError(f"synther: {len(data)} transitions to train on; the diffusion model needs at "
+                                    f"least {MIN_TRANSITIONS}: use more --episodes")
+        self.mean, self.std = data.mean(axis=0), data.std(axis=0) + 1e-3
+        self.mean[-1], self.std[-1] = 0.0, 1.0  # terminals are modelled unnormalised
+        torch.manual_seed(self.seed)
+        self.model = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMSettings())
+        self.ema = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMSettings())
+        started = time.perf_counter()
+        if c.load_model:
+            self._load(Path(c.load_model), data.shape[1])
+            self.losses: list[float] = []
+        else:
+            self.losses = self._train(torch.as_tensor((data - self.mean) / self.std, dtype=torch.float32), progress)
+            if c.save_model:
+                self._save(Path(c.save_model))
+        self.fit_seconds = time.perf_counter() - started
+
+    def _train(self, x: torch.Tensor, progress: Progress | None) -> list[float]:
+        c = self.config
+        self.ema.load_state_dict(self.model.state_dict())
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr, betas=(0.9, 0.99))
+        generator = torch.Generator().manual_seed(self.seed)
+        losses = []
+        for step in range(c.steps):
+            for group in optimizer.param_groups:  # cosine annealing to 0
+                group["lr"] = 0.5 * c.lr * (1 + math.cos(math.pi * step / c.steps))
+            rows = torch.randint(len(x), (c.batch_size,), generator=generator)
+            loss = self.model.loss(x[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % 10 == 9:
+                with torch.no_grad():
+                    for averaged, current in zip(self.ema.parameters(), self.model.parameters(), strict=True):
+                        averaged.mul_(c.ema_decay).add_(current, alpha=1 - c.ema_decay)
+            losses.append(loss.item())
+            if progress is not None and step % 100 == 99:
+                progress(100)
+        return losses
+
+    def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
+        demos = self.demos
+        assert demos is not None and demos.env_id is not None
+        c = self.config
+        n = c.transitions or per_episode * len(demos)
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        chunks = []
+        for start in range(0, n, 50_000):  # bounded memory for millions of samples
+            chunks.append(self.ema.sample(min(50_000, n - start), c.sample_steps, generator).double().numpy())
+        samples = np.concatenate(chunks) * self.std + self.mean
+        o, a = demos.obs_dim, demos.act_dim
+        obs, actions, rewards = samples[:, :o], samples[:, o:o + a], samples[:, o + a]
+        next_obs, terminals = samples[:, o + a + 1:2 * o + a + 1], samples[:, -1] > c.terminal_threshold
+        self.stats = self._stats(obs, np.clip(actions, -1, 1), rewards, next_obs, terminals, actions)
+        return Dataset(observations=obs.astype(np.float32), actions=np.clip(actions, -1, 1).astype(np.float32),
+                       rewards=rewards.astype(np.float32), next_observations=next_obs.astype(np.float32),
+                       terminals=terminals, timeouts=~terminals, env_id=demos.env_id)
+
+    def _stats(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+               terminals: np.ndarray, raw_actions: np.ndarray) -> dict[str, Any]:
+        assert self.demos is not None and self.demos.env_id is not None
+        stats: dict[str, Any] = {"episodes": "one-step (each transition its own episode)", "rewards": "sampled",
+                                 "transitions": len(obs), "terminal_share": float(terminals.mean()),
+                                 "actions_clipped_share": float((np.abs(raw_actions) > 1).any(axis=1).mean())}
+        formula = formula_reward(self.demos.env_id)
+        if formula is not None:
+            error = np.abs(rewards - formula(obs, actions, next_obs))
+            stats.update(reward_error_mean=float(error.mean()), reward_error_p95=float(np.percentile(error, 95)))
+        return stats
+
+    def fit_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {"train_seconds": getattr(self, "fit_seconds", None)}
+        if getattr(self, "losses", None):
+            tail = self.losses[-max(1, len(self.losses) // 20):]
+            stats.update(loss_first=self.losses[0], loss_last=float(np.mean(tail)))
+        return stats
+
+    def sample_stats(self) -> dict[str, Any]:
+        return dict(getattr(self, "stats", {}))
+
+    def _save(self, path: Path) -> None:
+        from trajaug.datasets.atomic import atomic_path
+
+        payload = {"ema": self.ema.state_dict(), "mean": torch.as_tensor(self.mean),
+                   "std": torch.as_tensor(self.std), "width": self.config.width, "layers": self.config.layers}
+        with atomic_path(path, force=True) as tmp:
+            torch.save(payload, tmp)
+
+    def _load(self, path: Path, d: int) -> None:
+        try:
+            payload = torch.load(path, weights_only=True, map_location="cpu")
+            self.ema.load_state_dict(payload["ema"])
+        except FileNotFoundError:
+            raise TrajaugInputError(f"{path}: no such file (--load-model)") from None
+        except Exception as error:  # torch.load and load_state_dict raise many types for a foreign file
+            raise TrajaugInputError(f"{path}: not a SynthER model for transitions of size {d} with --width "
+                                    f"{self.config.width} --layers {self.config.layers} ({type(error).__name__})"
+                                    ) from None
+        self.mean, self.std = payload["mean"].numpy(), payload["std"].numpy()
