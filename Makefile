@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= runs/demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint docs bench clean
 
 # torch is installed first and pinned: 2.13.0 is available as a local CPU wheel; an unpinned torch pulls GBs of CUDA.
 $(STAMP): pyproject.toml
@@ -32,11 +32,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: $(STAMP)
 	$(PY) bench/bench_bc.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check trajaug tests bench
+	$(VENV)/bin/ruff check trajaug tests bench scripts
 	$(VENV)/bin/mypy trajaug
 
 clean:
