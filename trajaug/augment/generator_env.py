@@ -128,15 +128,13 @@ class DemoStartVecEnv(VecEnv):
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{"TimeLimit.truncated": bool(truncated[k] and not terminated[k])}
                                        for k in range(self.num_envs)]
-        observations = np.zeros((self.num_envs, self.observation_space.shape[0]), np.float32)  # type: ignore[index]
         for k in np.flatnonzero(dones):
             infos[k]["env_return"] = float(self.episode_return[k])
-            last = np.zeros(observations.shape[1], np.float32)
+            last = np.zeros(self.observation_space.shape[0], np.float32)  # type: ignore[index]
             last[: self.demos.obs_dim] = (self.states[k] - self.obs_mean) / self.obs_std
             infos[k]["terminal_observation"] = last
             self._start(int(k), None)
-        observations[:] = self._observations(np.arange(self.num_envs))
-        return observations, rewards.astype(np.float32), dones, infos
+        return self._observations(np.arange(self.num_envs)), rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:
         for env in self.task.envs:
