@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--sim-steps", type=int, default=20000)
     parser.add_argument("--out", type=Path, default=ROOT / "docs/results/bench-adversarial")
     args = parser.parse_args()
-    from trajaug.report import markdown_table, write_json, write_markdown
+    from trajaug.core.report import markdown_table, write_json, write_markdown
 
     rates: dict[str, list[float]] = {"mujoco": [], "gymnasium": [], "adversarial": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,7 @@ import torch
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.train import BCConfig, train_bc
 from trajaug.datasets.registry import load
-from trajaug.sim import make_env
+from trajaug.sim.rollout import make_env
 
 ENV_ID = "HalfCheetah-v5"
 BENCH_DIR = Path(__file__).resolve().parent

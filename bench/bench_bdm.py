@@ -32,11 +32,11 @@ from trajaug.augment import augment
 from trajaug.augment.bdm import BDMConfig
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.train import BCConfig, train_bc
+from trajaug.core.dataset import Dataset
+from trajaug.core.report import format_mean_ci, markdown_table, mean_ci95, write_json, write_markdown
 from trajaug.datasets.check import dynamics_errors
-from trajaug.datasets.dataset import Dataset
 from trajaug.datasets.filter import filter_by_dynamics
 from trajaug.datasets.registry import load
-from trajaug.report import format_mean_ci, markdown_table, mean_ci95, write_json, write_markdown
 
 ROWS = ("demos", "bdm", "bdm filtered", "bdm-cl", "bdm-cl filtered")
 

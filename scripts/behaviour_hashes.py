@@ -48,7 +48,7 @@ def fingerprints() -> dict[str, str]:
     from trajaug.augment.base import augment, get_augmenter
     from trajaug.bc.evaluate import evaluate_policy
     from trajaug.bc.train import BCConfig, train_bc
-    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+    from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor
 
     torch.set_num_threads(1)
     demos = build_expert_dataset("HalfCheetah-v5", load_actor(bundled_actor_path("halfcheetah")), episodes=2)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trajaug.datasets.d4rl import write_d4rl
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+from trajaug.core.dataset import Dataset
+from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor
+from trajaug.storage.d4rl import write_d4rl
 
 
 @pytest.fixture(autouse=True)

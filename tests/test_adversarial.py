@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from trajaug.augment.adversarial_trainer import AdversarialTrainer
+from trajaug.augment.base import ModelFiles, get_augmenter
 from trajaug.augment.cat import CATConfig
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.augment.generator_env import distort
-from trajaug.datasets.dataset import Dataset, concatenate
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.dataset import Dataset, concatenate
+from trajaug.core.errors import TrajaugInputError
 
 TINY = CATConfig(total_steps=512, n_envs=2, n_steps=256, ppo_batch_size=128, ppo_epochs=1, hidden=(64, 64),
                  bc_warmstart_steps=1000)
@@ -78,13 +79,12 @@ def test_a_loaded_generator_goes_on_training_from_its_weights(cheetah_demos: Dat
 
     demos = cheetah_demos.first_episodes(1)
     first, second = tmp_path / "first.pt", tmp_path / "second.pt"
-    trained = CATAugmenter(dataclasses.replace(TINY, save_generator=str(first)), seed=2)
+    trained = CATAugmenter(TINY, seed=2, files=ModelFiles(save=str(first)))
     trained.fit(demos)
     states = demos.observations[:200]
     hints = distort(demos.actions[:200], 0.9, np.random.default_rng(0))
     before = trained.trainer.act(states, hints)
-    resumed = CATAugmenter(dataclasses.replace(TINY, load_generator=str(first), continue_steps=512,
-                                               save_generator=str(second)), seed=2)
+    resumed = CATAugmenter(TINY, seed=2, files=ModelFiles(load=str(first), continue_steps=512, save=str(second)))
     resumed.fit(demos)
     stats = resumed.fit_stats()
     # one more PPO rollout of 2 × 256 steps and one more discriminator pass; no second warm start
@@ -92,13 +92,15 @@ def test_a_loaded_generator_goes_on_training_from_its_weights(cheetah_demos: Dat
     after = resumed.trainer.act(states, hints)
     # it started from the loaded weights (close to them), then PPO and the discriminator moved on
     assert 0 < np.abs(after - before).mean() < 0.1 * np.abs(hints - before).mean()
-    again = CATAugmenter(dataclasses.replace(TINY, load_generator=str(second)), seed=2)
+    again = CATAugmenter(TINY, seed=2, files=ModelFiles(load=str(second)))
     again.fit(demos)
     np.testing.assert_allclose(again.trainer.act(states, hints), after, atol=1e-6)
     assert not np.allclose(again.trainer.discriminator.log_probability(states, demos.actions[:200]),
                            trained.trainer.discriminator.log_probability(states, demos.actions[:200]))
-    with pytest.raises(TrajaugInputError, match="continue_steps must be ≥ 0 and needs load_generator"):
-        CATConfig(continue_steps=1000)
+    with pytest.raises(TrajaugInputError, match="--continue-steps must be ≥ 0 and needs --load-model"):
+        ModelFiles(continue_steps=1000)
+    with pytest.raises(TrajaugInputError, match="noise: does not take save"):
+        get_augmenter("noise")(files=ModelFiles(save=str(first)))
 
 
 def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheetah_demos: Dataset,
@@ -109,10 +111,10 @@ def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheeta
     demos = cheetah_demos.first_episodes(1)
     path = tmp_path / "generator.pt"
     every = dataclasses.replace(TINY, keep_fraction=1.0)  # no rejection: the same two rollouts in both runs
-    clean, _ = augment("cat", demos, dataclasses.replace(every, total_steps=0, save_generator=str(path)),
-                       per_episode=2, seed=3)
-    noisy, _ = augment("cat", demos, dataclasses.replace(every, load_generator=str(path), execution_noise=0.2),
-                       per_episode=2, seed=3)
+    clean, _ = augment("cat", demos, dataclasses.replace(every, total_steps=0), per_episode=2, seed=3,
+                       files=ModelFiles(save=str(path)))
+    noisy, _ = augment("cat", demos, dataclasses.replace(every, execution_noise=0.2), per_episode=2, seed=3,
+                       files=ModelFiles(load=str(path)))
     # same start state and generator: the first executed actions differ by the (clipped) noise alone
     first = noisy.episode_bounds[:, 0]
     difference = noisy.actions[first] - clean.actions[first]
@@ -157,10 +159,10 @@ def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dat
     budget = ("total_steps", "n_envs", "n_steps", "ppo_batch_size", "ppo_epochs", "hidden", "bc_warmstart_steps")
     tiny = config_class(**{name: getattr(TINY, name) for name in budget})
     # keep_fraction 1, 4 per demo: exactly the 4 candidates per demo that keep_fraction 0.5 draws for 2 per demo
-    every, _ = augment(method, demos, dataclasses.replace(tiny, keep_fraction=1.0, save_generator=str(path)),
-                       per_episode=4, seed=5)
-    kept, summary = augment(method, demos, dataclasses.replace(tiny, keep_fraction=0.5, load_generator=str(path)),
-                            per_episode=2, seed=5)
+    every, _ = augment(method, demos, dataclasses.replace(tiny, keep_fraction=1.0), per_episode=4, seed=5,
+                       files=ModelFiles(save=str(path)))
+    kept, summary = augment(method, demos, dataclasses.replace(tiny, keep_fraction=0.5), per_episode=2, seed=5,
+                            files=ModelFiles(load=str(path)))
     trainer = AdversarialTrainer(demos, tiny, sigma=0.9 if method == "cat" else None, l2_weight=0.0, seed=0)
     trainer.load(path)
     log_d = trainer.discriminator.log_probability(every.observations, every.actions)
@@ -205,7 +207,7 @@ def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Da
 def test_reset_starts_and_training_noise_change_the_generators_episodes(cheetah_demos: Dataset) -> None:
     from trajaug.augment.base import augment
     from trajaug.augment.generator_env import DemoStartVecEnv
-    from trajaug.sim import make_env
+    from trajaug.sim.rollout import make_env
 
     demos = cheetah_demos.first_episodes(2)
     mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
@@ -292,7 +294,7 @@ def test_rejection_ranks_rollouts_that_end_early_last() -> None:
 
 def test_more_sampling_rounds_refill_the_demos_whose_candidates_fell(cheetah_demos: Dataset) -> None:
     from trajaug.augment.base import augment
-    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+    from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor
 
     # an untrained generator (no warm start, no adversarial phase) makes Hopper fall: every round is drawn
     hopper = build_expert_dataset("Hopper-v5", load_actor(bundled_actor_path("hopper")), episodes=1)
@@ -339,8 +341,8 @@ def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: 
     monkeypatch.setattr(AdversarialTrainer, "train", recorded_train)
     monkeypatch.setattr(AdversarialTrainer, "_warm_start", counted_warm_start)
     path = tmp_path / "chosen.pt"  # (its chunk checkpoints go next to it)
-    augmenter = CATAugmenter(dataclasses.replace(TINY, total_steps=3 * 512, chunks=3, probe_per_demo=2,
-                                                 save_generator=str(path)), seed=1)
+    augmenter = CATAugmenter(dataclasses.replace(TINY, total_steps=3 * 512, chunks=3, probe_per_demo=2), seed=1,
+                             files=ModelFiles(save=str(path)))
     augmenter.fit(demos)
     stats = augmenter.fit_stats()
     assert stats["chunk_falls"] == [1, 1, 2] and stats["chosen_chunk"] == 1  # ties go to the later chunk
@@ -361,7 +363,7 @@ def test_the_fall_probe_counts_the_kept_generators_falls() -> None:
     from trajaug.augment.cat import CATAugmenter
     from trajaug.augment.generator_env import DemoHints, episode_horizons
     from trajaug.augment.rejection import lasted
-    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+    from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor
 
     # a barely trained generator: Hopper falls in some of its probe candidates, not in all
     hopper = build_expert_dataset("Hopper-v5", load_actor(bundled_actor_path("hopper")), episodes=1)
@@ -387,12 +389,12 @@ def test_an_interrupted_chunked_training_goes_on_from_its_last_chunk(cheetah_dem
     config = dataclasses.replace(TINY, total_steps=2 * 512, chunks=2, probe_per_demo=2)
     tmp_path = tmp_path / "generators"
     tmp_path.mkdir()
-    whole = CATAugmenter(dataclasses.replace(config, save_generator=str(tmp_path / "whole.pt")), seed=5)
+    whole = CATAugmenter(config, seed=5, files=ModelFiles(save=str(tmp_path / "whole.pt")))
     whole.fit(demos)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.pt", "whole.pt.chunk1.pt", "whole.pt.chunk2.pt"]
     # a run killed after its first chunk left that chunk's checkpoint behind; the rerun goes on from it
     shutil.copy(tmp_path / "whole.pt.chunk1.pt", tmp_path / "rerun.pt.chunk1.pt")
-    rerun = CATAugmenter(dataclasses.replace(config, save_generator=str(tmp_path / "rerun.pt")), seed=5)
+    rerun = CATAugmenter(config, seed=5, files=ModelFiles(save=str(tmp_path / "rerun.pt")))
     rerun.fit(demos)
     assert rerun.resumed_chunks == 1 and rerun.chunk_falls == whole.chunk_falls
     assert rerun.fit_stats()["rollouts"] == whole.fit_stats()["rollouts"] == 2
@@ -407,7 +409,7 @@ def test_an_interrupted_chunked_training_goes_on_from_its_last_chunk(cheetah_dem
     np.testing.assert_array_equal(a.discriminator.log_probability(states, demos.actions[:100]),
                                   b.discriminator.log_probability(states, demos.actions[:100]))
     np.testing.assert_array_equal(rerun.trainer.act(states, hints), whole.trainer.act(states, hints))
-    other_seed = CATAugmenter(dataclasses.replace(config, save_generator=str(tmp_path / "rerun.pt")), seed=6)
+    other_seed = CATAugmenter(config, seed=6, files=ModelFiles(save=str(tmp_path / "rerun.pt")))
     with pytest.raises(TrajaugInputError, match=r"rerun.pt.chunk2.pt: a chunk of another training"):
         other_seed.fit(demos)
 
@@ -427,7 +429,7 @@ def test_batched_nearest_hint_finds_the_neighbours_of_single_queries(cheetah_dem
 
 def test_generator_vec_env_replays_like_the_simulator(short_cheetah_demos: Dataset) -> None:
     from trajaug.augment.generator_env import DemoStartVecEnv
-    from trajaug.sim import make_env, restore
+    from trajaug.sim.rollout import make_env, restore
 
     demos = short_cheetah_demos
     mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3

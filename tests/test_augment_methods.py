@@ -17,11 +17,11 @@ from trajaug.augment.gail import GAILConfig
 from trajaug.augment.mixup import MixupAugmenter
 from trajaug.augment.noise import NoiseConfig
 from trajaug.augment.synther import SynthERConfig
+from trajaug.core.dataset import UNKNOWN_SOURCE, Dataset
+from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.check import check_dataset, dynamics_errors
-from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import UNKNOWN_SOURCE, Dataset
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.sim import make_env, restore
+from trajaug.sim.rollout import make_env, restore
+from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 TINY_ADVERSARIAL = dict(total_steps=1024, n_envs=2, n_steps=256, ppo_batch_size=128, ppo_epochs=1,
                         hidden=(32, 32), bc_warmstart_steps=20)

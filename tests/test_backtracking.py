@@ -23,11 +23,11 @@ from trajaug.augment.starts import (
     uniform_starts,
     value_estimate,
 )
-from trajaug.cli import cli
+from trajaug.cli.main import cli
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.check import dynamics_errors, physics_check
-from trajaug.datasets.d4rl import read_d4rl
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.storage.d4rl import read_d4rl
 
 TINY = BDMConfig(steps=60, trace_length=3, value_steps=20, hidden=(32, 32), gan_steps=20, max_disagreement=0.0)
 

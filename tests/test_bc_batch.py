@@ -14,12 +14,12 @@ from click.testing import CliRunner
 import trajaug.bc.batch as batch
 from trajaug.bc.batch import run_batch
 from trajaug.bc.grid import Cell, Grid, read_grid_file
-from trajaug.cli import cli
-from trajaug.datasets.d4rl import write_d4rl
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.cli.main import cli
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.registry import file_sha256
 from trajaug.executors import LocalExecutor
+from trajaug.storage.d4rl import write_d4rl
 
 
 def tiny_grid(*datasets: str, seeds: int = 2) -> Grid:

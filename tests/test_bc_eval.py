@@ -13,10 +13,10 @@ from click.testing import CliRunner, Result
 import trajaug.bc.evaluate as evaluate_module
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.policy import BCPolicy
-from trajaug.cli import cli
-from trajaug.datasets.envs import normalized_score
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.seeds import EVAL_SEED_BASE, eval_seeds
+from trajaug.cli.main import cli
+from trajaug.core.envs import normalized_score
+from trajaug.core.errors import TrajaugInputError
+from trajaug.core.seeds import EVAL_SEED_BASE, eval_seeds
 
 
 @pytest.fixture(scope="module")

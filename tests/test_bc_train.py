@@ -12,9 +12,10 @@ import torch
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.policy import CHECKPOINT_KEYS, BCPolicy, load_checkpoint
 from trajaug.bc.train import BCConfig, train_bc
-from trajaug.datasets.atomic import OutputExistsError
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.atomic import OutputExistsError
+from trajaug.core.config import parse_config
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 
 TINY = BCConfig(steps=150, batch_size=64, hidden=(32, 32))
 
@@ -78,8 +79,11 @@ def test_bad_input(cheetah_demos: Dataset) -> None:
         train_bc(cheetah_demos, BCConfig(steps=5), expert=hopper)
     with pytest.raises(TrajaugInputError, match="steps"):
         BCConfig(steps=0)
-    with pytest.raises(TrajaugInputError, match="unknown keys"):
-        BCConfig.from_dict({"stepz": 3})
+    with pytest.raises(TrajaugInputError, match="unknown keys stepz"):
+        parse_config(BCConfig, {"stepz": 3}, "bc config")
+    with pytest.raises(TrajaugInputError, match="bc config: lr: 'fast' is not a number"):
+        parse_config(BCConfig, {"lr": "fast"}, "bc config")
+    assert parse_config(BCConfig, {"hidden": "64,32", "normalize_obs": "no"}, "bc").hidden == (64, 32)
 
 
 @pytest.mark.parametrize("content", [None, b"not a torch file", "wrong-keys", "bad-weights"])
@@ -106,7 +110,7 @@ def test_more_demos_beat_very_few() -> None:
     HalfCheetah's shipped gait is too fragile for this check: BC on 3 of its demos, as built on the machine of
     2026-12-01, flipped the cheetah in many episodes (8 episodes: 501 / 928 after 3000 updates, 3268 / 2296 after
     8000, seeds 0 / 1; an earlier machine's build passed with 3000)."""
-    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, load_actor
+    from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor
 
     demos = build_expert_dataset("Hopper-v5", load_actor(bundled_actor_path("hopper")), episodes=3)
     sparse = demos.take_rows(np.r_[np.arange(0, 999, 50), 999])

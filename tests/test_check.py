@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.check import check_dataset, dynamics_errors, physics_check
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
 
 
 def _with(dataset: Dataset, **changes: object) -> Dataset:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from trajaug.cli import cli
+from trajaug.cli.main import cli
 
 
 def run(args: list[str]) -> tuple[int, str, str]:
@@ -76,8 +76,8 @@ def test_click_usage_errors_are_exit_2() -> None:
 def test_filter_drops_terminated_episodes(tmp_path: Path) -> None:
     import numpy as np
 
-    from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-    from trajaug.datasets.dataset import Dataset
+    from trajaug.core.dataset import Dataset
+    from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
     n, obs_dim = 8, 11
     terminals = np.zeros(n, bool)

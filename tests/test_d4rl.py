@@ -8,11 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
-import trajaug.datasets.d4rl as d4rl
-from trajaug.datasets.atomic import OutputExistsError
-from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import DatasetError
+import trajaug.storage.d4rl as d4rl
+from trajaug.core.atomic import OutputExistsError
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import DatasetError
+from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts", "qpos", "qvel",
           "source_episode", "method")

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from trajaug.datasets.dataset import Dataset, TrailingEpisodeWarning, concatenate
+from trajaug.core.dataset import Dataset, TrailingEpisodeWarning, concatenate
 
 
 def make(n: int = 10, ends: tuple[int, ...] = (3, 9), terminal_at: tuple[int, ...] = (), **kwargs) -> Dataset:

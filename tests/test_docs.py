@@ -112,7 +112,7 @@ def test_result_folders_match_their_manifest() -> None:
 def test_no_lab_notes_in_docstrings_or_help(pattern: str) -> None:
     from click.testing import CliRunner
 
-    from trajaug.cli import cli
+    from trajaug.cli.main import cli
 
     offending = [f"{path.relative_to(ROOT)}:{n}" for path in sorted((ROOT / "trajaug").rglob("*.py"))
                  for n, line in enumerate(path.read_text().splitlines(), 1) if re.search(pattern, line)]

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from trajaug.datasets import minari_write as minari_storage
-from trajaug.datasets.atomic import OutputExistsError
-from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import Dataset, TrailingEpisodeWarning
-from trajaug.datasets.errors import DatasetError
-from trajaug.datasets.minari import read_minari
-from trajaug.datasets.minari_write import write_minari
+from trajaug.core.atomic import OutputExistsError
+from trajaug.core.dataset import Dataset, TrailingEpisodeWarning
+from trajaug.core.errors import DatasetError
 from trajaug.datasets.registry import load, resolve
+from trajaug.storage import minari_write as minari_storage
+from trajaug.storage.d4rl import read_d4rl, write_d4rl
+from trajaug.storage.minari import read_minari
+from trajaug.storage.minari_write import write_minari
 
 ARRAYS = ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts", "qpos", "qvel",
           "source_episode", "method")

@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
+from trajaug.core.dataset import Dataset, TrailingEpisodeWarning
 from trajaug.datasets import qlearning_dataset
-from trajaug.datasets.dataset import Dataset, TrailingEpisodeWarning
 
 # 3 Hopper episodes: rows 0-4 end in a timeout, 5-7 in a terminal, 8-11 in a timeout.
 TERMINALS = np.array([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0], bool)
@@ -95,7 +95,7 @@ def test_dataset_argument_and_trailing_row(cheetah_demos: Dataset) -> None:
 
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:
-    from trajaug.datasets.errors import DatasetError
+    from trajaug.core.errors import DatasetError
 
     with pytest.raises(DatasetError, match="no such file"):
         qlearning_dataset(tmp_path / "absent.hdf5")

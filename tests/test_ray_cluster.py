@@ -13,7 +13,7 @@ from trajaug.bc.grid import Grid
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
-from trajaug.ray_executor import RayExecutor  # noqa: E402 - after the optional-dependency check
+from trajaug.executors.ray import RayExecutor  # noqa: E402 - after the optional-dependency check
 
 
 def test_grid_survives_losing_a_node(cheetah_file: Path, tmp_path: Path) -> None:

@@ -14,13 +14,13 @@ from click.testing import CliRunner
 
 from trajaug.bc.batch import run_batch, run_cell, ship_datasets
 from trajaug.bc.grid import Cell, Grid
-from trajaug.cli import cli
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.cli.main import cli
+from trajaug.core.errors import TrajaugInputError
 from trajaug.executors import LocalExecutor, make_executor
 
 ray = pytest.importorskip("ray")
 
-from trajaug.ray_executor import RayExecutor  # noqa: E402 - after the optional-dependency check
+from trajaug.executors.ray import RayExecutor  # noqa: E402 - after the optional-dependency check
 
 TIMING = ("train_steps_per_s", "train_wall_s", "eval_wall_s")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers can't import this test module

@@ -14,9 +14,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import DatasetError
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import DatasetError
+from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 FUZZ = settings(max_examples=50, deadline=None)
 KEYS = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations", "episode_terminals",

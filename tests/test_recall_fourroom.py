@@ -1,5 +1,5 @@
-"""Four-Room recall traces (trajaug.recall): gridworld dynamics, the exact backtracking model, PER, the learned
-backtracking model, the experiment's outputs and one behavioural check."""
+"""Four-Room recall traces (trajaug.experiments.recall): gridworld dynamics, the exact backtracking model, PER, the
+learned backtracking model, the experiment's outputs and one behavioural check."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from trajaug.datasets.atomic import OutputExistsError
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.recall.agents import AGENTS, nstep_returns, train_agent
-from trajaug.recall.cli import main as recall_main
-from trajaug.recall.experiment import FourRoomConfig, run_fourroom
-from trajaug.recall.fourroom import FourRoom, TrueBacktrackingModel, VectorFourRoom, four_room_walls
-from trajaug.recall.learned_model import LearnedBacktrackingModel, RowSampler
-from trajaug.recall.per import PrioritizedReplay, annealed_beta
-from trajaug.recall.summary import steps_to
+from trajaug.cli.recall import main as recall_main
+from trajaug.core.atomic import OutputExistsError
+from trajaug.core.errors import TrajaugInputError
+from trajaug.experiments.recall.agents import AGENTS, nstep_returns, train_agent
+from trajaug.experiments.recall.experiment import FourRoomConfig, run_fourroom
+from trajaug.experiments.recall.fourroom import FourRoom, TrueBacktrackingModel, VectorFourRoom, four_room_walls
+from trajaug.experiments.recall.learned_model import LearnedBacktrackingModel, RowSampler
+from trajaug.experiments.recall.per import PrioritizedReplay, annealed_beta
+from trajaug.experiments.recall.summary import steps_to
 
 UP, DOWN, LEFT, RIGHT = range(4)
 

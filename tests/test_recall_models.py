@@ -16,12 +16,12 @@ from trajaug.augment.bdm import BDMConfig
 from trajaug.augment.ensemble import GaussianEnsemble, fit_ensemble, holdout_split
 from trajaug.augment.inverse_sim import InverseDynamics
 from trajaug.augment.reverse import EnsembleSettings, LearnedReverse, SimulatorReverse, backtrack
-from trajaug.cli import cli
+from trajaug.cli.main import cli
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.check import physics_check
-from trajaug.datasets.d4rl import write_d4rl
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.sim import make_env, restore, state_from_observation
+from trajaug.sim.rollout import make_env, restore, state_from_observation
+from trajaug.storage.d4rl import write_d4rl
 
 SMALL = EnsembleSettings(members=4, elites=2, hidden=(32, 32), max_steps=300, patience=3)
 

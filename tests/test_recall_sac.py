@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from trajaug.recall.sac_experiment import SACExperimentConfig, steps_to_threshold, write_results
-from trajaug.recall.sac_recall import RecallRounds, SACRecallConfig, run_sac
+from trajaug.experiments.recall.sac_experiment import SACExperimentConfig, steps_to_threshold, write_results
+from trajaug.experiments.recall.sac_recall import RecallRounds, SACRecallConfig, run_sac
 
 SMALL = SACRecallConfig(total_steps=600, learning_starts=300, recall_every=300, eval_every=300, eval_episodes=1,
                         candidates=400, model_steps=30, gan_steps=20, n_traces=32, imitation_steps=5,
@@ -90,7 +90,7 @@ def test_tables_threshold_and_steps(tmp_path: Path) -> None:
 def test_cli_runs_a_tiny_experiment_and_resumes(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from trajaug.cli import cli
+    from trajaug.cli.main import cli
 
     args = ["recall", "sac", "--total-steps", "400", "--learning-starts", "200", "--recall-every", "200",
             "--eval-every", "200", "--eval-episodes", "1", "--candidates", "200", "--model-steps", "5",

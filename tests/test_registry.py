@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import DatasetError, TrajaugInputError
 from trajaug.datasets import registry
-from trajaug.datasets.d4rl import write_d4rl
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import DatasetError, TrajaugInputError
+from trajaug.storage.d4rl import write_d4rl
 
 
 def test_unknown_name_and_missing_path_are_input_errors() -> None:
@@ -56,9 +56,9 @@ def test_a_cache_built_from_another_actor_is_stale_and_rebuilt(cheetah_demos: Da
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from trajaug.cli import cli
-    from trajaug.datasets.d4rl import read_trajaug_metadata
-    from trajaug.datasets.experts import actor_sha256
+    from trajaug.cli.main import cli
+    from trajaug.experts.bundled import actor_sha256
+    from trajaug.storage.d4rl import read_trajaug_metadata
 
     cache_file = isolated_caches / "trajaug" / "datasets" / "halfcheetah-expert.hdf5"
     write_d4rl(cheetah_demos.first_episodes(1), cache_file)  # no record of the actor that made it
@@ -83,7 +83,7 @@ def test_a_build_does_not_depend_on_the_batch_or_the_matrix_kernels() -> None:
     import subprocess
     import sys
 
-    from trajaug.datasets.experts import build_expert_dataset, bundled_actor_path, expert_actions, load_actor
+    from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, expert_actions, load_actor
 
     actor = load_actor(bundled_actor_path("halfcheetah"))
     alone = build_expert_dataset("HalfCheetah-v5", actor, episodes=1)
@@ -96,7 +96,7 @@ def test_a_build_does_not_depend_on_the_batch_or_the_matrix_kernels() -> None:
     np.testing.assert_array_equal(one_by_one, beside.actions[0:3000:10])
     observations = np.ascontiguousarray(beside.observations[:512])
     script = ("import sys, numpy as np\n"
-              "from trajaug.datasets.experts import bundled_actor_path, expert_actions, load_actor\n"
+              "from trajaug.experts.bundled import bundled_actor_path, expert_actions, load_actor\n"
               "obs = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float32).reshape(512, -1)\n"
               "sys.stdout.buffer.write(expert_actions(load_actor(bundled_actor_path('halfcheetah')).double(), obs)"
               ".tobytes())\n")

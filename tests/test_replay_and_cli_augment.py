@@ -8,10 +8,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from trajaug.cli import cli
+from trajaug.cli.main import cli
+from trajaug.core.dataset import Dataset
 from trajaug.datasets.check import replay_check
-from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import Dataset
+from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 
 def test_replay_from_stored_state_is_exact_and_from_observations_drifts(cheetah_demos: Dataset) -> None:

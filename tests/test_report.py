@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trajaug.report import (
+from trajaug.core.report import (
     bar_chart_ci,
     format_mean_ci,
     group_mean_ci,

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import trajaug.bc.batch as batch_module
-from trajaug.bench.seed_table import SeedTableConfig, run_augmentations, run_seed_table
-from trajaug.bench.seed_table_report import summarize
-from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import Dataset
+from trajaug.core.dataset import Dataset
+from trajaug.core.report import t_critical_95
 from trajaug.datasets.registry import file_sha256
 from trajaug.executors import LocalExecutor
-from trajaug.report import t_critical_95
+from trajaug.experiments.bench.seed_table import SeedTableConfig, run_augmentations, run_seed_table
+from trajaug.experiments.bench.seed_table_report import summarize
+from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 
 @pytest.mark.parametrize("workers", [1])
@@ -46,7 +46,7 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
     generator = out / "data" / "cat-2demos-seed0.hdf5.generator.pt"
     assert generator.stat().st_size > 1000
     made = json.loads((out / "data" / "cat-2demos-seed0.hdf5.config.json").read_text())
-    assert made["config"]["save_generator"] == str(generator)
+    assert made["model_files"]["save"] == str(generator) and "save_generator" not in made["config"]
     # a later run samples more from the kept generator instead of training one
     more = dataclasses.replace(config, rows=("cat",), per_episode=2, generators_from=str(out))
     with LocalExecutor(1) as executor:
@@ -57,13 +57,22 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
     assert sampled["trajectories"] == 4 and sampled["fit_rollouts"] == 0  # 2 per demo, no adversarial training
     assert "warm_start_loss" not in json.dumps(sampled)
     resampled = json.loads((tmp_path / "more" / "data" / "cat-2demos-seed0.hdf5.config.json").read_text())
-    assert resampled["config"]["load_generator"] == str(generator)
+    assert resampled["model_files"]["load"] == str(generator)
     with LocalExecutor(1) as executor, warnings.catch_warnings():  # the sampled set resumes, not made again
         warnings.simplefilter("error")
         again_sampled = run_augmentations([("cat", 0)], tmp_path / "more", more, executor)[("cat", 0)]
     assert again_sampled["output"] == str(tmp_path / "more" / "data" / "cat-2demos-seed0.hdf5")
     assert again_sampled["augmented_return_mean"] == sampled["augmented_return_mean"]
     assert "kept no generator for cat-2demos-seed0.hdf5" in missing["error"]
+    # a record written by a version that kept the model files in the method's config still resumes
+    old_record = tmp_path / "more" / "data" / "cat-2demos-seed0.hdf5.config.json"
+    files = resampled.pop("model_files")
+    old_record.write_text(json.dumps({**resampled, "config": {
+        **resampled["config"], "save_generator": files["save"], "load_generator": files["load"], "continue_steps": 0}}))
+    with LocalExecutor(1) as executor, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_old = run_augmentations([("cat", 0)], tmp_path / "more", more, executor)[("cat", 0)]
+    assert from_old["augmented_return_mean"] == sampled["augmented_return_mean"]
 
     def must_not_run(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("a finished cell ran again")
@@ -133,7 +142,7 @@ def test_summary_arithmetic() -> None:
 
 
 def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
-    from trajaug.bench.few_demo import FewDemoConfig, run_few_demo
+    from trajaug.experiments.bench.few_demo import FewDemoConfig, run_few_demo
 
     config = FewDemoConfig(dataset=str(cheetah_file), demo_counts=(1, 2), seeds=1, per_episode=1, bc_steps=200,
                            eval_episodes=2, action_noise=(0.0, 0.1), quick=True)
@@ -156,8 +165,8 @@ def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
 
 
 def test_ablation_rows_parse_and_name_their_files() -> None:
-    from trajaug.bench.seed_table import augmented_name, row_method
-    from trajaug.datasets.errors import TrajaugInputError
+    from trajaug.core.errors import TrajaugInputError
+    from trajaug.experiments.bench.seed_table import augmented_name, row_method
 
     assert row_method("bdm-uniform") == ("bdm", {"start": "uniform"})
     assert row_method("bdm:start=uniform:noise_scale=0.5:trace_length=4") == (
@@ -166,7 +175,7 @@ def test_ablation_rows_parse_and_name_their_files() -> None:
     assert augmented_name("bdm:noise_scale=0.5", 2, SeedTableConfig(demos=7)) == "bdm_noise_scale-0.5-7demos-seed2.hdf5"
     with pytest.raises(TrajaugInputError, match="unknown keys noise_scal"):
         row_method("bdm:noise_scal=0.5")
-    with pytest.raises(TrajaugInputError, match="is not a float"):
+    with pytest.raises(TrajaugInputError, match="noise_scale: .high. is not a number"):
         row_method("bdm:noise_scale=high")
     with pytest.raises(TrajaugInputError, match="expected key=value"):
         row_method("bdm:uniform")
@@ -196,16 +205,17 @@ def test_ablation_row_and_first_seed_run(cheetah_file: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("arguments", "message"), [
     (["seed-table", "--rows", "demos,catt"], "unknown row\\(s\\) catt"),
-    (["seed-table", "--rows", "bdm:steps=many"], "steps='many' is not a int"),
+    (["seed-table", "--rows", "bdm:steps=many"], "row 'bdm:steps=many': steps: 'many' is not an integer"),
     (["seed-table", "--rows", "bdm:stepz=3"], "unknown keys stepz"),
     (["few-demo", "--method", "demos"], "expected an augmentation row"),
     (["few-demo", "--method", "catt"], "expected an augmentation row"),
-    (["few-demo", "--method", "cat:execution_noise=loud"], "is not a float"),
+    (["few-demo", "--method", "cat:execution_noise=loud"], "execution_noise: 'loud' is not a number"),
+        (["few-demo", "--bc-rows", "demos,both"], "--bc-rows: unknown both"),
 ])
 def test_bench_cli_rejects_bad_rows_before_running(tmp_path: Path, arguments: list[str], message: str) -> None:
     from click.testing import CliRunner
 
-    from trajaug.cli import cli
+    from trajaug.cli.main import cli
 
     result = CliRunner().invoke(cli, ["bench", *arguments, "--out", str(tmp_path / "t")])
     assert result.exit_code == 2

@@ -11,11 +11,12 @@ import torch
 from click.testing import CliRunner
 
 from trajaug.augment import augment
+from trajaug.augment.base import ModelFiles
 from trajaug.augment.diffusion import EDM, ResidualMLPDenoiser
 from trajaug.augment.synther import SynthERConfig
-from trajaug.cli import cli
-from trajaug.datasets.d4rl import read_d4rl, write_d4rl
-from trajaug.datasets.dataset import Dataset
+from trajaug.cli.main import cli
+from trajaug.core.dataset import Dataset
+from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 TINY = SynthERConfig(width=64, layers=2, steps=300, batch_size=128, sample_steps=8)
 
@@ -69,13 +70,13 @@ def test_output_is_one_step_episodes_with_sampled_rewards(short_cheetah_demos: D
 
 def test_saved_model_reloads_and_samples_more(short_cheetah_demos: Dataset, tmp_path: Path) -> None:
     model = tmp_path / "synther.pt"
-    first, _ = augment("synther", short_cheetah_demos, dataclasses.replace(TINY, save_model=str(model)),
-                       per_episode=1, seed=4)
-    loaded = dataclasses.replace(TINY, load_model=str(model))
-    again, summary = augment("synther", short_cheetah_demos, loaded, per_episode=1, seed=4)
+    first, _ = augment("synther", short_cheetah_demos, TINY, per_episode=1, seed=4, files=ModelFiles(save=str(model)))
+    loaded = ModelFiles(load=str(model))
+    again, summary = augment("synther", short_cheetah_demos, TINY, per_episode=1, seed=4, files=loaded)
     np.testing.assert_array_equal(again.observations, first.observations)  # the saved weights, the same sampler
     assert "fit_loss_first" not in summary  # nothing was trained
-    more, _ = augment("synther", short_cheetah_demos, dataclasses.replace(loaded, transitions=1000), seed=4)
+    more, _ = augment("synther", short_cheetah_demos, dataclasses.replace(TINY, transitions=1000), seed=4,
+                      files=loaded)
     assert len(more) == 1000
 
 

@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from trajaug.sim import make_env
-from trajaug.vector_task import VectorTask, task_constants
+from trajaug.sim.rollout import make_env
+from trajaug.sim.vector_task import VectorTask, task_constants
 
 
 @pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5"])

@@ -1,5 +1,5 @@
 """``python -m trajaug`` runs the command line."""
 
-from trajaug.cli import main
+from trajaug.cli.main import main
 
 main()

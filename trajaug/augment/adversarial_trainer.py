@@ -10,21 +10,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from trajaug.augment.adversarial_config import AdversarialConfig
 from trajaug.augment.base import Progress
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.augment.generator_env import DemoStartVecEnv, distort, episode_horizons, generator_space
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.sim import make_env
-
-if TYPE_CHECKING:
-    from trajaug.augment.adversarial import AdversarialConfig
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
+from trajaug.sim.rollout import make_env
 
 
 def _policy_kwargs(config: AdversarialConfig) -> dict[str, Any]:
@@ -83,7 +81,8 @@ class AdversarialTrainer:
         if c.bc_warmstart_steps and not loaded:
             self._warm_start()
         if steps:
-            model.learn(steps, callback=DiscriminatorUpdates(self, rewarded, progress))
+            model.learn(steps, callback=DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history,
+                                                                 rewarded, progress))
 
     def _warm_start(self) -> None:
         """Fit the policy mean to a_E from [ŝ, a'] by MSE (fresh distortion every batch)."""
@@ -110,7 +109,7 @@ class AdversarialTrainer:
     def save(self, path: str | Path, resume: dict[str, Any] | None = None) -> None:
         """Write the generator; ``resume`` (a chunk checkpoint's record) adds what a later process needs to go on
         exactly as this one would: the seed, the discriminator's Adam state, the batch rng and the history."""
-        from trajaug.datasets.atomic import atomic_path
+        from trajaug.core.atomic import atomic_path
 
         payload = {"env_id": self.demos.env_id, "demos_sha256": demos_sha256(self.demos),
                    "config": dataclasses.asdict(self.config), "sigma": self.sigma,

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trajaug.datasets.dataset import Dataset
-from trajaug.nn import mlp as shared_mlp
+from trajaug.core.dataset import Dataset
+from trajaug.core.nn import mlp as shared_mlp
 
 STD_FLOOR = 1e-3
 """Floor of every per-dimension std used for normalisation (constant dimensions stay finite)."""

@@ -19,20 +19,53 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from trajaug import __version__
-from trajaug.datasets.dataset import Dataset, concatenate
-from trajaug.datasets.envs import spec_for
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.sim import Controller, Job, make_env, rollout, state_from_observation
+from trajaug.core.dataset import Dataset, concatenate
+from trajaug.core.envs import spec_for
+from trajaug.core.errors import TrajaugInputError
+from trajaug.sim.rollout import Controller, Job, make_env, rollout, state_from_observation
 
 Progress = Callable[[int], None]
 
 REGISTRY: dict[str, type[Augmenter]] = {}
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Run options of a method that trains a model (CAT, GAIL, SynthER): where its weights go and come from.
+    They say where files are, not how the model trains, so they are kept apart from the method's config."""
+
+    save: str = ""
+    """Write the trained model here (a ``weights_only`` torch file)."""
+    load: str = ""
+    """Skip training: load a model saved with ``save`` (refused for other demos than it was trained on)."""
+    continue_steps: int = 0
+    """With ``load``: train the loaded model this many more steps before sampling (CAT, GAIL), so a long training
+    can run in chunks; 0: sample from it as it is."""
+
+    def __post_init__(self) -> None:
+        if self.continue_steps < 0 or (self.continue_steps and not self.load):
+            raise TrajaugInputError("--continue-steps must be ≥ 0 and needs --load-model")
+
+
+RUN_OPTION_KEYS = {"save_generator": "save", "load_generator": "load", "save_model": "save", "load_model": "load",
+                   "continue_steps": "continue_steps"}
+"""Keys that older versions kept in a method's config and that are :class:`ModelFiles` now (old name → field)."""
+
+
+def split_run_options(record: Any) -> tuple[Any, ModelFiles]:
+    """A recorded method config (a JSON mapping, possibly from an older version) as (its hyperparameters, the
+    model files it names): the keys of :data:`RUN_OPTION_KEYS` move out of the config."""
+    if not isinstance(record, dict):
+        return record, ModelFiles()
+    files = {RUN_OPTION_KEYS[k]: v for k, v in record.items() if k in RUN_OPTION_KEYS}
+    return {k: v for k, v in record.items() if k not in RUN_OPTION_KEYS}, ModelFiles(**files)
 
 
 @contextmanager
@@ -71,9 +104,17 @@ class Augmenter(ABC):
     default_per_episode: ClassVar[int] = 71
     """Augmented trajectories per demo (per ordered demo pair for mixup) when the user gives none."""
     uses_simulator: ClassVar[bool] = True
+    model_files: ClassVar[tuple[str, ...]] = ()
+    """The :class:`ModelFiles` fields the method honours (``save``, ``load``, ``continue_steps``); () for none."""
 
-    def __init__(self, config: Any = None, seed: int = 0) -> None:
+    def __init__(self, config: Any = None, seed: int = 0, files: ModelFiles | None = None) -> None:
         self.config = config if config is not None else self.Config()
+        self.files = files if files is not None else ModelFiles()
+        unused = [f.name for f in dataclasses.fields(ModelFiles)
+                  if getattr(self.files, f.name) and f.name not in self.model_files]
+        if unused:
+            raise TrajaugInputError(f"{self.name}: does not take {', '.join(unused)} (a method that trains no "
+                                    "model, or cannot go on training one)")
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.demos: Dataset | None = None
@@ -96,8 +137,8 @@ class Augmenter(ABC):
 
 
 def get_augmenter(name: str) -> type[Augmenter]:
-    import trajaug.augment  # noqa: F401  (fills the registry)
-
+    """The method registered as ``name`` (importing any ``trajaug.augment`` module first runs the package's
+    ``__init__``, which imports every method and so fills :data:`REGISTRY`)."""
     if name not in REGISTRY:
         raise TrajaugInputError(f"unknown method {name!r}; known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
@@ -171,7 +212,8 @@ def check_demos(demos: Dataset, simulator: bool) -> None:
 
 
 def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | None = None, seed: int = 0,
-            with_expert: bool = False, progress: Progress | None = None) -> tuple[Dataset, dict[str, Any]]:
+            with_expert: bool = False, progress: Progress | None = None, files: ModelFiles | None = None
+            ) -> tuple[Dataset, dict[str, Any]]:
     """Fit ``method`` on ``demos`` and sample; returns (augmented dataset with provenance, summary).
 
     The dataset's metadata records the method, its resolved config, the seed, the source's sha256 and the
@@ -179,7 +221,7 @@ def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | 
     """
     cls = get_augmenter(method)
     check_demos(demos, cls.uses_simulator)
-    augmenter = cls(config, seed=seed)
+    augmenter = cls(config, seed=seed, files=files)
     per_episode = per_episode if per_episode is not None else cls.default_per_episode
     with torch_threads(1):
         started = time.perf_counter()
@@ -235,17 +277,18 @@ def augment_to_file(method: str, dataset: str, out: Path | None = None, episodes
                     episodes_seed: int | None = None, per_episode: int | None = None, seed: int = 0,
                     with_expert: bool = False, force: bool = False, config: Any = None,
                     env_id: str | None = None, progress: Progress | None = None,
-                    source_name: str | None = None) -> tuple[Path, dict[str, Any]]:
+                    source_name: str | None = None, files: ModelFiles | None = None) -> tuple[Path, dict[str, Any]]:
     """``trajaug augment METHOD``: load ``dataset`` (name or path), take ``episodes`` demos, augment, write.
 
-    Writes the D4RL HDF5 (with provenance) and ``<out>.config.json`` (the resolved config and summary);
+    Writes the D4RL HDF5 (with provenance) and ``<out>.config.json`` (the resolved config, the model files and
+    the summary);
     refuses an existing ``out`` before any work unless ``force``. Returns (output path, summary).
     ``source_name``: the name to record as the source when ``dataset`` is a local copy of it (default ``dataset``).
     """
-    from trajaug.config import write_config
-    from trajaug.datasets.atomic import OutputExistsError
-    from trajaug.datasets.d4rl import write_d4rl
+    from trajaug.core.atomic import OutputExistsError
+    from trajaug.core.config import write_config
     from trajaug.datasets.registry import load
+    from trajaug.storage.d4rl import write_d4rl
 
     out = Path(out) if out is not None else default_output(method, dataset, seed)
     if out.exists() and not force:
@@ -258,10 +301,10 @@ def augment_to_file(method: str, dataset: str, out: Path | None = None, episodes
     demos = source.first_episodes(episodes, seed=episodes_seed)
     source_name = source_name or dataset
     demos = dataclasses.replace(demos, metadata={**demos.metadata, "source": source_name})
-    augmented, summary = augment(method, demos, config, per_episode, seed, with_expert, progress)
+    augmented, summary = augment(method, demos, config, per_episode, seed, with_expert, progress, files)
     write_d4rl(augmented, out, force=force)
     summary = {**summary, "output": str(out)}
     write_config(config, out.with_name(out.name + ".config.json"),
                  extra={"method": method, "dataset": source_name, "episodes": episodes, "seed": seed,
-                        "summary": summary})
+                        "model_files": dataclasses.asdict(files or ModelFiles()), "summary": summary})
     return out, summary

@@ -64,10 +64,10 @@ from trajaug.augment.starts import (
     value_estimate,
     window_mask,
 )
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.filter import filter_by_dynamics
-from trajaug.sim import make_env, state_from_observation
+from trajaug.sim.rollout import make_env, state_from_observation
 
 REWARD_MODES = ("auto", "formula", "learned")
 MODELS = ("learned", "simulator")
@@ -333,7 +333,7 @@ class BDMCLConfig(BDMConfig):
     """Where traces start inside each stage's window: uniform (default: the curriculum sets the positions),
     high-value or goal-gan. Ranking by value inside the windows would undo the curriculum at the head: the value
     rises while the demo accelerates, so the head window's top states are its last ones and the first ≈ 70 steps
-    of every demo get no trace (``bench/start_coverage.py``, ``bench/stalls.py``)."""
+    of every demo get no trace (``scripts/start_coverage.py``, ``scripts/stalls.py``)."""
 
 
 @register("bdm-cl")

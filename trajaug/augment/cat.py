@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trajaug.augment.adversarial import AdversarialAugmenter, AdversarialConfig
+from trajaug.augment.adversarial import AdversarialAugmenter
+from trajaug.augment.adversarial_config import AdversarialConfig
 from trajaug.augment.base import register
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trajaug.nn import mlp
+from trajaug.core.nn import mlp
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from trajaug.augment.adversarial import AdversarialAugmenter, AdversarialConfig
+from trajaug.augment.adversarial import AdversarialAugmenter
+from trajaug.augment.adversarial_config import AdversarialConfig
 from trajaug.augment.base import register
 
 

@@ -13,9 +13,9 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from trajaug.augment.base import demo_action_table, demo_start_jobs
-from trajaug.datasets.dataset import Dataset
-from trajaug.sim import make_env, max_episode_steps, restore
-from trajaug.vector_task import VectorTask
+from trajaug.core.dataset import Dataset
+from trajaug.sim.rollout import make_env, max_episode_steps, restore
+from trajaug.sim.vector_task import VectorTask
 
 
 def episode_horizons(demos: Dataset, horizon: str) -> np.ndarray:
@@ -55,7 +55,7 @@ class DemoHints:
 
 class DemoStartVecEnv(VecEnv):
     """The generator environments PPO trains in (see the module docstring), stepped together: one batched MuJoCo
-    step (``trajaug.vector_task``) and one hint lookup per vector step. Observation (obs_dim + hint_dim,) float32,
+    step (``trajaug.sim.vector_task``) and one hint lookup per vector step. Observation (obs_dim + hint_dim,) float32,
     action the task's. An episode of demo d is truncated after ``horizons[d]`` steps (:func:`episode_horizons`);
     it starts in demo d's initial state (``starts = "demo"``) or in a fresh reset of the task (``"reset"``).
     ``action_noise`` σ: N(0, σ²) is added to every action before it is executed (clipped to the box); the reward

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.sim import make_env, restore
+from trajaug.core.errors import TrajaugInputError
+from trajaug.sim.rollout import make_env, restore
 
 FD_EPS = 1e-6
 """Finite-difference step of the Jacobians (state units)."""

@@ -16,8 +16,8 @@ from typing import ClassVar
 import numpy as np
 
 from trajaug.augment.base import Augmenter, Progress, demo_action_table, execute_from_demos, register
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trajaug.augment.base import Augmenter, Progress, demo_action_table, execute_from_demos, register
-from trajaug.datasets.dataset import Dataset
+from trajaug.core.dataset import Dataset
 
 
 @dataclass(frozen=True)

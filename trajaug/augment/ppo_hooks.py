@@ -7,17 +7,15 @@ callback that, at the end of each rollout, trains D on those pairs against demo 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
+from trajaug.augment.base import Progress
 from trajaug.augment.discriminator import Discriminator
-
-if TYPE_CHECKING:
-    from trajaug.augment.adversarial_trainer import AdversarialTrainer
-    from trajaug.augment.base import Progress
+from trajaug.core.dataset import Dataset
 
 
 class DiscriminatorReward(VecEnvWrapper):
@@ -65,23 +63,23 @@ class DiscriminatorReward(VecEnvWrapper):
 class DiscriminatorUpdates(BaseCallback):
     """After each PPO rollout: one discriminator pass over the rollout; history and progress."""
 
-    def __init__(self, trainer: AdversarialTrainer, rewarded: DiscriminatorReward,
-                 progress: Progress | None) -> None:
+    def __init__(self, demos: Dataset, discriminator: Discriminator, rng: np.random.Generator,
+                 history: list[dict[str, float]], rewarded: DiscriminatorReward, progress: Progress | None) -> None:
         super().__init__()
-        self.trainer, self.rewarded, self.progress = trainer, rewarded, progress
+        self.demos, self.discriminator, self.rng, self.history = demos, discriminator, rng, history
+        self.rewarded, self.progress = rewarded, progress
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
         states, actions = self.rewarded.take_pairs()
-        demos = self.trainer.demos
-        stats = self.trainer.discriminator.update(demos.observations, demos.actions, states, actions,
-                                                  self.trainer.rng)
+        demos = self.demos
+        stats = self.discriminator.update(demos.observations, demos.actions, states, actions, self.rng)
         returns = self.rewarded.env_returns
         stats["generator_env_return"] = float(np.mean(returns)) if returns else float("nan")
         stats["steps"] = float(self.num_timesteps)
         self.rewarded.env_returns = []
-        self.trainer.history.append(stats)
+        self.history.append(stats)
         if self.progress is not None:
             self.progress(len(states))

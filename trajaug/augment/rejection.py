@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from trajaug.datasets.dataset import Dataset
+from trajaug.core.dataset import Dataset
 
 
 def episode_demos(generated: Dataset) -> np.ndarray:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.sim import make_env
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
+from trajaug.sim.rollout import make_env
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from trajaug.augment.backtracking import STD_FLOOR, MLPRegressor, mlp
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
-from trajaug.datasets.dataset import Dataset
+from trajaug.core.dataset import Dataset
 
 SEGMENTS = ("all", "head", "middle", "tail")
 START_RULES = ("high-value", "goal-gan", "uniform")

@@ -27,8 +27,8 @@ import torch
 from trajaug.augment.base import Augmenter, Progress, register
 from trajaug.augment.diffusion import EDM, EDMSettings, ResidualMLPDenoiser
 from trajaug.augment.rewards import formula_reward
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
 
 MIN_TRANSITIONS = 64
 """Fewest demo transitions SynthER trains on (one batch of a tiny budget)."""
@@ -36,8 +36,9 @@ MIN_TRANSITIONS = 64
 
 @dataclass(frozen=True)
 class SynthERConfig:
-    width: int = 512
-    """Hidden units of the residual-MLP denoiser (SynthER: 2048)."""
+    width: int = 256
+    """Hidden units of the residual-MLP denoiser (SynthER: 2048; 256 keeps training + sampling of the default set
+    under 15 minutes on one core, docs/methods/synther.md)."""
     layers: int = 4
     """Residual blocks of the denoiser (SynthER: 6)."""
     steps: int = 20_000
@@ -55,10 +56,6 @@ class SynthERConfig:
     from the same demos hold (SynthER's own setting: 5M)."""
     terminal_threshold: float = 0.5
     """A sampled terminal above it ends its transition's episode as terminal (SynthER: 0.5)."""
-    save_model: str = ""
-    """Write the trained diffusion model (weights_only file) here."""
-    load_model: str = ""
-    """Skip training: sample from a model saved with --save-model (refused on other demos' dimensions)."""
 
     def __post_init__(self) -> None:
         for name in ("width", "layers", "steps", "batch_size", "sample_steps"):
@@ -79,12 +76,13 @@ class SynthERAugmenter(Augmenter):
     Config = SynthERConfig
     config: SynthERConfig
     uses_simulator = False
+    model_files = ("save", "load")
 
     def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
         super().fit(demos, progress)
         c = self.config
         data = transition_vectors(demos)
-        if len(data) < MIN_TRANSITIONS and not c.load_model:
+        if len(data) < MIN_TRANSITIONS and not self.files.load:
             raise TrajaugInputError(f"synther: {len(data)} transitions to train on; the diffusion model needs at "
                                     f"least {MIN_TRANSITIONS}: use more --episodes")
         self.mean, self.std = data.mean(axis=0), data.std(axis=0) + 1e-3
@@ -93,13 +91,13 @@ class SynthERAugmenter(Augmenter):
         self.model = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMSettings())
         self.ema = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMSettings())
         started = time.perf_counter()
-        if c.load_model:
-            self._load(Path(c.load_model), data.shape[1])
+        if self.files.load:
+            self._load(Path(self.files.load), data.shape[1])
             self.losses: list[float] = []
         else:
             self.losses = self._train(torch.as_tensor((data - self.mean) / self.std, dtype=torch.float32), progress)
-            if c.save_model:
-                self._save(Path(c.save_model))
+            if self.files.save:
+                self._save(Path(self.files.save))
         self.fit_seconds = time.perf_counter() - started
 
     def _train(self, x: torch.Tensor, progress: Progress | None) -> list[float]:
@@ -166,7 +164,7 @@ class SynthERAugmenter(Augmenter):
         return dict(getattr(self, "stats", {}))
 
     def _save(self, path: Path) -> None:
-        from trajaug.datasets.atomic import atomic_path
+        from trajaug.core.atomic import atomic_path
 
         payload = {"ema": self.ema.state_dict(), "mean": torch.as_tensor(self.mean),
                    "std": torch.as_tensor(self.std), "width": self.config.width, "layers": self.config.layers}

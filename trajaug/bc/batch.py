@@ -15,12 +15,12 @@ left no ``result.json``; a failed one left ``"status": "error"`` and is retried,
 transient). Killing a batch therefore loses only the cells that were running.
 
 Who writes: only the driver (the process running the batch). A cell trains into a scratch folder on whatever machine
-runs it and hands the files back (:class:`~trajaug.executors.CellOutput`); the driver writes them, atomically, in
+runs it and hands the files back (:class:`~trajaug.executors.base.CellOutput`); the driver writes them, atomically, in
 the order above. Workers read ``OUT/train/`` only to reuse a finished training when they share the filesystem, and
 read datasets by name or path — or from a copy the driver shipped (``ship_data``) when they don't.
 
 Seeds: a cell's seed seeds BC (initialisation, minibatches) and selects its evaluation reset seeds
-(``trajaug.seeds.eval_seeds(seed, eval_episodes)``), so seeds vary both training and the evaluation episodes.
+(``trajaug.core.seeds.eval_seeds(seed, eval_episodes)``), so seeds vary both training and the evaluation episodes.
 
 The grid and its cells: :mod:`trajaug.bc.grid`.
 """
@@ -41,10 +41,9 @@ from typing import Any
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.grid import Cell, Grid, slug
 from trajaug.bc.train import load_episodes, train_bc
-from trajaug.datasets.atomic import atomic_path
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
-from trajaug.report import (
+from trajaug.core.atomic import atomic_path
+from trajaug.core.errors import TrajaugInputError
+from trajaug.core.report import (
     bar_chart_ci,
     format_mean_ci,
     group_mean_ci,
@@ -54,6 +53,7 @@ from trajaug.report import (
     write_json,
     write_markdown,
 )
+from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 
 
 def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None) -> CellOutput:
@@ -221,7 +221,7 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
               ship_data: bool = False) -> BatchResult:
     """Run every unfinished cell (on ``executor``, default a LocalExecutor of ``workers`` processes); returns the
     rows of all cells, in order (no tables). ``progress(n)`` advances over all cells, finished ones first.
-    This process writes every file the cells return (see :class:`~trajaug.executors.CellOutput`). ``ship_data``:
+    This process writes every file the cells return (see :class:`~trajaug.executors.base.CellOutput`). ``ship_data``:
     send each dataset's file to the workers once (for clusters without a shared filesystem)."""
     out = Path(out_dir)
     prepare_datasets(cells)

@@ -1,6 +1,6 @@
 """Evaluate a policy: many episodes in a pool of Gymnasium v5 environments with batched inference.
 
-* Reset seeds come from :func:`trajaug.seeds.eval_seeds` (a range no training data uses).
+* Reset seeds come from :func:`trajaug.core.seeds.eval_seeds` (a range no training data uses).
 * The policy is deterministic; one forward pass per environment step serves the whole pool
   (``torch.inference_mode``, float32, one thread). Results are bit-reproducible for the same seed and episodes,
   whatever the pool size (see ``MIN_INFERENCE_ROWS``).
@@ -8,7 +8,7 @@
   from a generator seeded by the evaluation seed. Episode ``i`` receives the same noise sequence whatever the pool
   size or the number of episodes, so results are reproducible.
 * Statistics: mean, sample std (ddof 1), and the 95% Student-t CI half-width over episodes
-  (:func:`trajaug.report.mean_ci95`); the D4RL normalized score of the mean and its CI (the score is linear in
+  (:func:`trajaug.core.report.mean_ci95`); the D4RL normalized score of the mean and its CI (the score is linear in
   the return, so its CI is the return CI × 100 / (expert − random)).
 """
 
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from trajaug.bc.policy import BCPolicy, load_checkpoint
-from trajaug.datasets.envs import normalized_score, spec_for
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.report import mean_ci95
-from trajaug.seeds import eval_seeds
-from trajaug.sim import Job, max_episode_steps, rollout
+from trajaug.core.envs import normalized_score, spec_for
+from trajaug.core.errors import TrajaugInputError
+from trajaug.core.report import mean_ci95
+from trajaug.core.seeds import eval_seeds
+from trajaug.sim.rollout import Job, max_episode_steps, rollout
 
 DEFAULT_N_ENVS = 50
 """Environments stepped in lockstep; 10–100 all run at the simulator's speed, 50 amortises inference best."""

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from trajaug.bc.train import BCConfig
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.config import check_known_keys, parse_config
+from trajaug.core.errors import TrajaugInputError
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Cell:
         return parts
 
     def bc_config(self) -> BCConfig:
-        return BCConfig.from_dict({**dict(self.bc), "steps": self.steps, "seed": self.seed})
+        return parse_config(BCConfig, {**dict(self.bc), "steps": self.steps, "seed": self.seed}, "bc config")
 
 
 def _digest(record: Mapping[str, Any]) -> str:
@@ -114,8 +115,6 @@ class Grid:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Grid:
         """From a TOML-like mapping (see the module docstring); bad keys or values raise TrajaugInputError."""
-        from trajaug.config import check_known_keys
-
         check_known_keys(cls, values, "grid")
         if not values.get("datasets"):
             raise TrajaugInputError("grid: no datasets (give --dataset or datasets = [...] in the grid file)")
@@ -139,9 +138,9 @@ class Grid:
             for key in ("episodes_seed", "expert_episodes", "steps", "eval_episodes"):
                 if values.get(key) is not None:
                     kwargs[key] = int(values[key])
-            bc = dict(values.get("bc") or {})
-            BCConfig.from_dict({**bc, "steps": kwargs.get("steps", BCConfig.steps)})  # validate early
-            kwargs["bc"] = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in bc.items()))
+            given = dict(values.get("bc") or {})
+            bc = parse_config(BCConfig, {**given, "steps": kwargs.get("steps", BCConfig.steps)}, "grid: bc")
+            kwargs["bc"] = tuple(sorted((k, getattr(bc, k)) for k in given))
         except (TypeError, ValueError) as error:
             raise TrajaugInputError(f"grid: {error}") from None
         if not kwargs.get("seeds", (0,)):

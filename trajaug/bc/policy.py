@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from trajaug.datasets.atomic import atomic_path
-from trajaug.datasets.errors import TrajaugInputError
-from trajaug.nn import mlp
+from trajaug.core.atomic import atomic_path
+from trajaug.core.errors import TrajaugInputError
+from trajaug.core.nn import mlp
 
 CHECKPOINT_FORMAT = "trajaug-bc-1"
 CHECKPOINT_KEYS = ("format", "env_id", "obs_dim", "act_dim", "hidden", "config", "normalizer", "state_dict",

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from trajaug.bc.policy import BCPolicy, save_checkpoint
-from trajaug.datasets.atomic import OutputExistsError
-from trajaug.datasets.dataset import Dataset, concatenate
-from trajaug.datasets.envs import spec_for
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.atomic import OutputExistsError
+from trajaug.core.dataset import Dataset, concatenate
+from trajaug.core.envs import spec_for
+from trajaug.core.errors import TrajaugInputError
+from trajaug.core.report import write_json
 from trajaug.datasets.info import summarize
-from trajaug.report import write_json
 
 OUTPUT_FILES = ("policy.pt", "config.json", "metrics.json")
 
@@ -68,15 +68,6 @@ class BCConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "hidden": list(self.hidden)}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> BCConfig:
-        """Build from a mapping (e.g. a TOML table); unknown keys raise TrajaugInputError."""
-        from trajaug.config import check_known_keys
-
-        check_known_keys(cls, values, "bc config")
-        kwargs: dict[str, Any] = {k: tuple(v) if k == "hidden" else v for k, v in values.items()}
-        return cls(**kwargs)
 
 
 @contextmanager

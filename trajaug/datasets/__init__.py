@@ -1,4 +1,4 @@
-"""Datasets: the :class:`~trajaug.datasets.dataset.Dataset` type, D4RL and Minari storage, names, checks.
+"""Datasets: the :class:`~trajaug.core.dataset.Dataset` type, D4RL and Minari storage, names, checks.
 
 Importing the package stays light (no h5py, torch or simulator): ``qlearning_dataset`` is loaded on first use.
 """

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.envs import EnvSpec, spec_for
-from trajaug.datasets.errors import TrajaugInputError
+from trajaug.core.dataset import Dataset
+from trajaug.core.envs import EnvSpec, spec_for
+from trajaug.core.errors import TrajaugInputError
 
 CONTINUITY_TOLERANCE = 1e-5
 """Max abs difference allowed between ``next_observations[t]`` and ``observations[t+1]`` inside an episode."""
@@ -103,7 +103,7 @@ def _episode_problems(dataset: Dataset, spec: EnvSpec | None) -> list[str]:
         problems.append(f"the last {n - start} row(s) (rows {start}..{n - 1}) have no terminal or timeout: "
                         "unfinished episode")
     if spec is not None:
-        from trajaug.sim import max_episode_steps
+        from trajaug.sim.rollout import max_episode_steps
 
         limit = max_episode_steps(spec.env_id)
         lengths = dataset.episode_lengths()
@@ -222,7 +222,7 @@ def simulate_next(dataset: Dataset, rows: np.ndarray, env_id: str) -> np.ndarray
     environment is reused; the solver warm start is cleared before each step so results do not depend on the order
     or the subset of rows.
     """
-    from trajaug.sim import make_env, restore, state_from_observation
+    from trajaug.sim.rollout import make_env, restore, state_from_observation
 
     spec = spec_for(env_id)
     if dataset.obs_dim != spec.obs_dim or dataset.act_dim != spec.act_dim:
@@ -280,7 +280,7 @@ class ReplayReport:
 
 def replay_check(dataset: Dataset, episodes: int | None = None, env_id: str | None = None) -> ReplayReport:
     """Replay the first ``episodes`` episodes (default all) open loop and compare observations and returns."""
-    from trajaug.sim import Job, make_env, rollout, state_from_observation
+    from trajaug.sim.rollout import Job, make_env, rollout, state_from_observation
 
     env_id = _require_env(dataset, env_id)
     count = dataset.n_episodes if episodes is None else min(episodes, dataset.n_episodes)

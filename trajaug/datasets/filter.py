@@ -14,8 +14,8 @@ import dataclasses
 
 import numpy as np
 
+from trajaug.core.dataset import Dataset
 from trajaug.datasets.check import dynamics_errors
-from trajaug.datasets.dataset import Dataset
 
 
 def filter_by_dynamics(dataset: Dataset, max_error: float,

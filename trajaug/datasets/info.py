@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from trajaug.datasets.dataset import Dataset
-from trajaug.datasets.envs import normalized_score
+from trajaug.core.dataset import Dataset
+from trajaug.core.envs import normalized_score
 
 
 def summarize(dataset: Dataset) -> dict[str, Any]:

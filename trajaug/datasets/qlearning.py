@@ -11,7 +11,7 @@ Where trajaug differs, and why:
   episode's last row, which has no successor, it repeats the row's own observation where d4rl takes the next
   episode's first one (only terminal rows are affected here, and there ``terminals`` masks the value).
 * a row that is both terminal and timeout counts as a terminal (trajaug's episode-split rule, see
-  :mod:`trajaug.datasets.dataset`) and is kept; d4rl drops it.
+  :mod:`trajaug.core.dataset`) and is kept; d4rl drops it.
 * the last row is kept when it ends its episode by a terminal (or by a timeout with ``terminate_on_end``), since its
   next observation is stored; d4rl always drops the last row (it has no ``observations[N]``). A last row that ends
   no episode is dropped, as in d4rl.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trajaug.datasets.dataset import Dataset
+from trajaug.core.dataset import Dataset
 
 DEFAULT_TIME_LIMIT = 1000
 """Time limit used by the no-timeouts fallback when the environment is unknown (D4RL's MuJoCo tasks)."""

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trajaug.datasets.dataset import Dataset, TrailingEpisodeWarning
-from trajaug.datasets.envs import ENVS, EnvSpec
-from trajaug.datasets.errors import DatasetError, TrajaugInputError
+from trajaug.core.dataset import Dataset, TrailingEpisodeWarning
+from trajaug.core.envs import ENVS, EnvSpec
+from trajaug.core.errors import DatasetError, TrajaugInputError
+from trajaug.storage.paths import d4rl_dir, minari_dir
 
 BUILT_EPISODES = 100
 """Episodes in a dataset built from a bundled expert (D4RL's expert sets have 1000; few-demo work needs ≤ 10)."""
@@ -53,14 +54,6 @@ def trajaug_home() -> Path:
     return Path(os.environ.get("TRAJAUG_HOME", Path.home() / ".trajaug"))
 
 
-def d4rl_dir() -> Path:
-    return Path(os.environ.get("D4RL_DATASET_DIR", Path.home() / ".d4rl" / "datasets"))
-
-
-def minari_dir() -> Path:
-    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
-
-
 def known_names() -> list[str]:
     return [f"{key}-expert" for key in NAMED_ENVS]
 
@@ -76,7 +69,7 @@ def resolve(name: str) -> Resolved:
     if Path(name).exists() or looks_like_path:
         if not Path(name).exists():
             raise DatasetError(f"{name}: no such file")
-        from trajaug.datasets.envs import env_id_from_name
+        from trajaug.core.envs import env_id_from_name
 
         return Resolved(name, "path", name, env_id_from_name(Path(name).name))
     spec = _spec_of_name(name)
@@ -96,8 +89,8 @@ def resolve(name: str) -> Resolved:
 
 
 def _is_current_build(path: Path, spec: EnvSpec) -> bool:
-    from trajaug.datasets.d4rl import read_trajaug_metadata
-    from trajaug.datasets.experts import BUILD_RECIPE, actor_sha256, bundled_actor_path
+    from trajaug.experts.bundled import BUILD_RECIPE, actor_sha256, bundled_actor_path
+    from trajaug.storage.d4rl import read_trajaug_metadata
 
     if not bundled_actor_path(spec.key).is_file():
         return True  # nothing to rebuild from: keep what is there
@@ -110,8 +103,8 @@ def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
           progress: Callable[[int], None] | None = None) -> Path:
     """Build ``name`` from its bundled expert into the trajaug cache; returns the file written. An existing cache
     is replaced only with ``force``, or when it is stale (built from another bundled actor or recipe)."""
-    from trajaug.datasets.d4rl import write_d4rl
-    from trajaug.datasets.experts import actor_sha256, build_expert_dataset, bundled_actor_path, load_actor
+    from trajaug.experts.bundled import actor_sha256, build_expert_dataset, bundled_actor_path, load_actor
+    from trajaug.storage.d4rl import write_d4rl
 
     spec = _spec_of_name(name)
     if spec is None:
@@ -129,7 +122,7 @@ def build(name: str, force: bool = False, episodes: int = BUILT_EPISODES,
 
 def load(name: str, env_id: str | None = None, progress: Callable[[int], None] | None = None) -> Dataset:
     """Resolve ``name`` (building it if needed) and read it. ``env_id`` overrides the file's environment."""
-    from trajaug.datasets.d4rl import read_d4rl
+    from trajaug import storage
 
     resolved = resolve(name)
     if resolved.kind in ("build", "stale"):
@@ -137,17 +130,12 @@ def load(name: str, env_id: str | None = None, progress: Callable[[int], None] |
             warnings.warn(f"{name}: {STALE_REBUILD}", stacklevel=2)
         build(name, progress=progress)
         resolved = resolve(name)
-    if resolved.kind == "minari":
-        from trajaug.datasets.minari import read_minari
-
-        return read_minari(resolved.location)
-    if Path(resolved.location).is_dir():
-        from trajaug.datasets.minari import read_minari
-
-        return read_minari(resolved.location)
+    backend = storage.FORMATS["minari"] if resolved.kind == "minari" else storage.format_of(resolved.location)
+    if backend.name == "minari":
+        return backend.read(resolved.location)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        dataset = read_d4rl(resolved.location, env_id=env_id or resolved.env_id)
+        dataset = backend.read(resolved.location, env_id=env_id or resolved.env_id)
     with warnings.catch_warnings():  # already warned about an unfinished last episode when reading
         warnings.simplefilter("ignore", TrailingEpisodeWarning)
         return dataclasses.replace(dataset, metadata={**dataset.metadata,

@@ -1,0 +1,1 @@
+"""The ``trajaug`` command line, one module per command group, each a thin shell over library functions."""

@@ -1,0 +1,120 @@
+"""The benchmarks' configs: the rows of the reference table, the settings both benchmarks share, the quick profile.
+
+:class:`BenchConfig` holds what the reference table (:class:`SeedTableConfig`) and the few-demo study
+(:class:`FewDemoConfig`) have in common; :func:`resolve_quick` applies the quick profile once, for both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from trajaug.bc.train import BCConfig
+from trajaug.core import defaults
+
+ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-sim", "bdm-cl-sim", "bdm-filtered",
+        "bdm-uniform", "bdm-cl-high-value", "bdm-filtered-uniform", "synther")
+"""Named rows: ``demos`` (BC on the demos) and one per method or named variant (:data:`ROW_OVERRIDES`)."""
+FILTER_BOUND = 10.0
+"""Largest one-step dynamics error (observation units) the physics-filtered bdm rows keep; how it was chosen is on
+the backtracking method page."""
+ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
+    "bdm-sim": ("bdm", {"model": "simulator"}),
+    "bdm-cl-sim": ("bdm-cl", {"model": "simulator"}),
+    "bdm-filtered": ("bdm", {"max_dynamics_error": FILTER_BOUND}),
+    "bdm-uniform": ("bdm", {"start": "uniform"}),
+    "bdm-cl-high-value": ("bdm-cl", {"start": "high-value"}),
+    "bdm-filtered-uniform": ("bdm", {"start": "uniform", "max_dynamics_error": FILTER_BOUND}),
+}
+"""Rows that run a registered method with other settings: row → (method, config overrides). The ``-uniform`` rows
+start bdm's traces uniformly along the demos; ``bdm-cl-high-value`` ranks bdm-cl's starts by value in each window."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What both benchmarks share: the data, the seeds, the augmented sets' size, BC and its evaluation."""
+
+    dataset: str = defaults.DATASET
+    """Dataset name or D4RL file the demos come from."""
+    seeds: int = 5
+    """Seeds first_seed..first_seed+N-1 (each seeds augmentation, BC and the evaluation episodes)."""
+    first_seed: int = 0
+    """First seed; choose settings on other seeds (e.g. from 100) than the reported ones."""
+    per_episode: int = defaults.PER_EPISODE
+    """Augmented trajectories per demo (per ordered pair for mixup: always 1, as the reference)."""
+    bc_steps: int = BCConfig.steps
+    """BC updates of every row."""
+    eval_episodes: int = defaults.EVAL_EPISODES
+    """Evaluation episodes per BC policy and noise level."""
+    action_noise: tuple[float, ...] = defaults.EVAL_NOISE
+    """Evaluation noise levels σ, comma-separated (0 = standard evaluation)."""
+    quick: bool = False
+    """Tiny budgets for a smoke check (not for results)."""
+    generators_from: str = ""
+    """Folder of an earlier run of the same rows (on a path every worker can read): sample each CAT / GAIL set from
+    the generator that run kept for it (``data/<set>.generator.pt``) instead of training one; "": train."""
+
+
+@dataclass(frozen=True)
+class SeedTableConfig(BenchConfig):
+    """The reference table: BC on the demos against BC on each row's augmented set alone."""
+
+    demos: int = defaults.DEMOS
+    """Demos: the first N episodes (reference: 7)."""
+    rows: tuple[str, ...] = ROWS
+    """Rows to run, comma-separated: names above, or an ablation METHOD:key=value[:key=value…] with keys of the
+    method's config, e.g. bdm:start=uniform:noise_scale=0.5 (methods not installed are reported as missing)."""
+
+
+@dataclass(frozen=True)
+class FewDemoConfig(BenchConfig):
+    """BC return against the number of demos: BC on the demos, on the augmented set, and on both."""
+
+    dataset: str = "hopper-expert"
+    """Dataset name or D4RL file the demos come from."""
+    seeds: int = 3
+    """Seeds first_seed..first_seed+N-1."""
+    demo_counts: tuple[int, ...] = (1, 3, 7)
+    """Numbers of demos N (the first N episodes), comma-separated."""
+    method: str = "cat"
+    """Augmentation: a seed-table row (``cat``, ``gail``, …) or an ablation ``METHOD:key=value[:key=value…]``."""
+    drop_terminated: bool = False
+    """Drop augmented trajectories that ended in a terminal state (a fall) before BC (as ``datasets filter``)."""
+    bc_rows: tuple[str, ...] = ("demos", "augmented", "demos+augmented")
+    """BC rows to train, comma-separated: on the demos, on the augmented set alone, on both."""
+
+    def __post_init__(self) -> None:
+        from trajaug.core.errors import TrajaugInputError
+
+        unknown = [r for r in self.bc_rows if r not in ("demos", "augmented", "demos+augmented")]
+        if unknown or not self.bc_rows:
+            raise TrajaugInputError(f"--bc-rows: unknown {', '.join(unknown) or 'empty'}; expected demos, augmented, "
+                                    "demos+augmented")
+
+    def table_config(self, demos: int) -> SeedTableConfig:
+        """The seed-table config whose augmentation jobs make this study's sets on ``demos`` demos."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(BenchConfig)}
+        return SeedTableConfig(**shared, demos=demos, rows=(self.method,))
+
+
+QUICK: dict[str, Any] = {"per_episode": 3, "bc_steps": 1500, "eval_episodes": 5, "seeds": 1}
+"""The quick profile's budgets of a benchmark (fields of :class:`BenchConfig`)."""
+QUICK_METHOD_CONFIG: dict[str, dict[str, Any]] = {
+    "cat": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
+    "gail": {"total_steps": 4096, "bc_warmstart_steps": 300, "n_envs": 4, "n_steps": 256},
+    **{method: {"steps": 300, "value_steps": 200, "gan_steps": 200, "reward_steps": 200, "max_disagreement": 0.0}
+       for method in ("bdm", "bdm-cl")},
+    "synther": {"steps": 300, "width": 64, "layers": 2, "sample_steps": 8},
+}
+"""Per method: the quick profile's budgets."""
+
+B = TypeVar("B", bound=BenchConfig)
+
+
+def resolve_quick(config: B) -> B:
+    """Apply the quick profile's budgets when ``quick`` (values that differ from the class's defaults are kept)."""
+    if not config.quick:
+        return config
+    default = type(config)()
+    return dataclasses.replace(config, **{k: v for k, v in QUICK.items() if getattr(config, k) == getattr(default, k)})

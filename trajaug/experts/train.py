@@ -1,0 +1,127 @@
+"""Train a bundled expert actor with stable-baselines3 SAC (optional extra ``trajaug[train]``).
+
+The command behind ``trajaug datasets train-expert ENV``. Training is resumable: every ``checkpoint_every``
+environment steps the SAC model, its replay buffer and a ``progress.json`` are written to ``run_dir``; running the
+same command again continues from there. After each checkpoint the deterministic actor is evaluated on
+``eval_episodes`` episodes (evaluation seeds 10_000+, never the seeds data is later built with) and, when it beats the
+best so far, exported as a small weights file (see :mod:`trajaug.experts.bundled`) to ``export_to``.
+
+Update-to-data ratio: SAC's default is one gradient step per environment step. On two CPU cores that runs at about
+80 steps/s for HalfCheetah; we use ``train_freq=2, gradient_steps=1`` (ratio 0.5), which roughly doubles throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trajaug.core.atomic import atomic_path
+from trajaug.experts.bundled import ExpertActor, save_actor
+
+
+@dataclass(frozen=True)
+class ExpertTrainingConfig:
+    env_id: str
+    """Gymnasium v5 environment id, e.g. ``HalfCheetah-v5``."""
+    total_steps: int = 1_000_000
+    """Environment steps in all (over every resumed run)."""
+    checkpoint_every: int = 20_000
+    """Environment steps between checkpoints and evaluations."""
+    eval_episodes: int = 5
+    """Deterministic evaluation episodes per checkpoint."""
+    seed: int = 0
+    """Seed of SAC, its environment and its exploration."""
+    learning_starts: int = 10_000
+    """Uniform-random steps before learning (SB3 ``learning_starts``)."""
+    train_freq: int = 2
+    """Environment steps between gradient phases."""
+    gradient_steps: int = 1
+    """Gradient steps per phase."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Actor and critic hidden sizes (SB3's default for SAC)."""
+
+
+def _evaluate_actor(actor: ExpertActor, env_id: str, episodes: int) -> float:
+    import gymnasium as gym
+    import torch
+
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=10_000 + episode)
+        total, done = 0.0, False
+        while not done:
+            with torch.no_grad():
+                action = actor(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+def _actor_from_sb3(model, env_id: str, hidden: tuple[int, ...]) -> ExpertActor:  # type: ignore[no-untyped-def]
+    """Copy SB3's SAC actor (latent_pi → mu → tanh) into our plain :class:`ExpertActor`."""
+    import torch
+
+    obs_dim = model.observation_space.shape[0]
+    act_dim = model.action_space.shape[0]
+    actor = ExpertActor(env_id, obs_dim, act_dim, hidden)
+    linears = [m for m in model.actor.latent_pi if isinstance(m, torch.nn.Linear)] + [model.actor.mu]
+    ours = [m for m in actor.net if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for src, dst in zip(linears, ours, strict=True):
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias)
+    return actor
+
+
+def train_expert(config: ExpertTrainingConfig, run_dir: Path, export_to: Path) -> dict:
+    """Run (or resume) SAC training; returns the progress record. See the module docstring."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import SAC
+
+    torch.set_num_threads(1)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model_path, buffer_path = run_dir / "sac.zip", run_dir / "replay.pkl"
+    progress_path = run_dir / "progress.json"
+    progress: dict[str, Any] = json.loads(progress_path.read_text()) if progress_path.exists() else {
+        "config": asdict(config), "steps": 0, "best_return": None, "history": []}
+    env = gym.make(config.env_id)
+    if model_path.exists():
+        model = SAC.load(model_path, env=env, device="cpu")
+        if buffer_path.exists():
+            model.load_replay_buffer(buffer_path)
+    else:
+        model = SAC("MlpPolicy", env, seed=config.seed, device="cpu", verbose=0,
+                    learning_starts=config.learning_starts, train_freq=config.train_freq,
+                    gradient_steps=config.gradient_steps,
+                    policy_kwargs={"net_arch": list(config.hidden)})
+    while progress["steps"] < config.total_steps:
+        started = time.time()
+        chunk = min(config.checkpoint_every, config.total_steps - progress["steps"])
+        model.learn(chunk, reset_num_timesteps=False, progress_bar=False)
+        progress["steps"] += chunk
+        actor = _actor_from_sb3(model, config.env_id, config.hidden)
+        mean_return = _evaluate_actor(actor, config.env_id, config.eval_episodes)
+        progress["history"].append({"steps": progress["steps"], "return": mean_return,
+                                    "seconds": time.time() - started})
+        if progress["best_return"] is None or mean_return > progress["best_return"]:
+            progress["best_return"] = mean_return
+            progress["best_steps"] = progress["steps"]
+            save_actor(actor, export_to, extra={"steps": progress["steps"], "eval_return": mean_return})
+        with atomic_path(model_path, force=True) as tmp:
+            model.save(tmp)
+        with atomic_path(buffer_path, force=True) as tmp:
+            model.save_replay_buffer(tmp)
+        with atomic_path(progress_path, force=True) as tmp:
+            tmp.write_text(json.dumps(progress, indent=1))
+        print(f"{config.env_id} steps={progress['steps']} return={mean_return:.1f} "
+              f"best={progress['best_return']:.1f} ({time.time() - started:.0f}s)", flush=True)
+    return progress
