@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from trajaug import __version__
+from trajaug.core import defaults
 from trajaug.core.dataset import Dataset, concatenate
 from trajaug.core.envs import spec_for
 from trajaug.core.errors import TrajaugInputError
@@ -101,7 +102,7 @@ class Augmenter(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     """The method's frozen config dataclass."""
-    default_per_episode: ClassVar[int] = 71
+    default_per_episode: ClassVar[int] = defaults.PER_EPISODE
     """Augmented trajectories per demo (per ordered demo pair for mixup) when the user gives none."""
     uses_simulator: ClassVar[bool] = True
     model_files: ClassVar[tuple[str, ...]] = ()

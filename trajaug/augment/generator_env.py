@@ -101,7 +101,7 @@ class DemoStartVecEnv(VecEnv):
         demo_actions = self.hints(self.demo[rows], self.step_index[rows], self.states[rows])
         # distort's draws, environment by environment from its own generator; one clip for the batch
         noise = np.array([self.rngs[k].uniform(-self.sigma, self.sigma, size=self.demos.act_dim) for k in rows])
-        hints = np.clip(demo_actions + noise, -1.0, 1.0)
+        hints = distorted(demo_actions, noise)
         return np.concatenate([normalized, hints], axis=1).astype(np.float32)
 
     def reset(self) -> np.ndarray:
@@ -161,4 +161,9 @@ def generator_space(demos: Dataset, sigma: float | None) -> gym.spaces.Box:
 
 def distort(actions: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """a' = clip(a + ν, −1, 1), ν ~ U(−σ, σ) elementwise; any shape."""
-    return np.clip(actions + rng.uniform(-sigma, sigma, size=np.shape(actions)), -1.0, 1.0)
+    return distorted(actions, rng.uniform(-sigma, sigma, size=np.shape(actions)))
+
+
+def distorted(actions: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """a' = clip(a + ν, −1, 1) for noise ν already drawn (e.g. row by row from per-environment generators)."""
+    return np.clip(actions + noise, -1.0, 1.0)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from trajaug.bc.policy import BCPolicy, load_checkpoint
+from trajaug.core import defaults
 from trajaug.core.envs import normalized_score, spec_for
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.report import mean_ci95
@@ -94,7 +95,7 @@ def _check_policy_env(policy: torch.nn.Module, env_id: str) -> None:
         raise TrajaugInputError(f"the policy takes observations of size {obs_dim}, {env_id} has {spec.obs_dim}")
 
 
-def evaluate_policy(policy: torch.nn.Module, env_id: str, episodes: int = 100, seed: int = 0,
+def evaluate_policy(policy: torch.nn.Module, env_id: str, episodes: int = defaults.EVAL_EPISODES, seed: int = 0,
                     action_noise: float = 0.0, n_envs: int = DEFAULT_N_ENVS,
                     progress: Callable[[int], None] | None = None) -> EvalResult:
     """Run ``policy`` ((B, obs_dim) float32 tensor → (B, act_dim) actions) for ``episodes`` episodes of ``env_id``.
@@ -143,8 +144,8 @@ def evaluate_policy(policy: torch.nn.Module, env_id: str, episodes: int = 100, s
                       episodes=episodes, seed=seed, action_noise=float(action_noise), wall_s=wall)
 
 
-def evaluate_checkpoint(path: str | Path, episodes: int = 100, seed: int = 0, action_noise: float = 0.0,
-                        env_id: str | None = None, n_envs: int = DEFAULT_N_ENVS,
+def evaluate_checkpoint(path: str | Path, episodes: int = defaults.EVAL_EPISODES, seed: int = 0,
+                        action_noise: float = 0.0, env_id: str | None = None, n_envs: int = DEFAULT_N_ENVS,
                         progress: Callable[[int], None] | None = None) -> EvalResult:
     """Load a checkpoint and evaluate it on ``env_id`` (default: the environment it was trained on)."""
     checkpoint = load_checkpoint(path)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from trajaug.bc.train import BCConfig
+from trajaug.core import defaults
 from trajaug.core.config import check_known_keys, parse_config
 from trajaug.core.errors import TrajaugInputError
 
@@ -44,7 +45,7 @@ class Cell:
     expert_episodes: int | None = None
     action_noise: float = 0.0
     steps: int = BCConfig.steps
-    eval_episodes: int = 100
+    eval_episodes: int = defaults.EVAL_EPISODES
     bc: tuple[tuple[str, Any], ...] = ()
     """Other BCConfig fields as sorted (name, value) pairs."""
 
@@ -100,7 +101,7 @@ class Grid:
     expert_episodes: int | None = None
     action_noise: tuple[float, ...] = (0.0,)
     steps: int = BCConfig.steps
-    eval_episodes: int = 100
+    eval_episodes: int = defaults.EVAL_EPISODES
     bc: tuple[tuple[str, Any], ...] = field(default=())
 
     def cells(self) -> list[Cell]:

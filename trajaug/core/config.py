@@ -77,9 +77,9 @@ def parse_value(default: Any, value: Any, what: str) -> Any:
             return type(default)(value)
         return value
     except ValueError:
-        kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(type(default).__name__,
-                                                                                    type(default).__name__)
-        raise TrajaugInputError(f"{what}: {value!r} is not {kind}") from None
+        expected = {"int": "an integer", "float": "a number", "bool": "true or false"}
+        name = type(default).__name__
+        raise TrajaugInputError(f"{what}: {value!r} is not {expected.get(name, name)}") from None
 
 
 def parse_config(config_cls: type[T], values: Mapping[str, Any], what: str = "config") -> T:
