@@ -154,8 +154,14 @@ def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
     assert all(s["seeds"] == 1 for s in summary)
     assert all(s["ratio_to_demos"] == pytest.approx(1.0) for s in summary if s["row"] == "demos")
     assert (tmp_path / "few" / "few_demo_noise0.1.png").stat().st_size > 1000
-    assert "| BC on demos + CAT |" in (tmp_path / "few" / "few_demo.md").read_text()
+    table = (tmp_path / "few" / "few_demo.md").read_text()
+    assert "| BC on demos + CAT |" in table and "95% CI over the evaluation episodes of the one seed" in table
     cells = json.loads((tmp_path / "few" / "few_demo.json").read_text())["cells"]
+    # one seed: each row's CI is its cell's CI over the evaluation episodes, not NaN
+    for s in summary:
+        cell, = [c for c in cells if (c["row"], c["demos"], c["action_noise"]) == (s["row"], s["demos"],
+                                                                                 s["action_noise"])]
+        assert s["return_ci95"] == pytest.approx(cell["return_ci95"]) and np.isfinite(s["return_ci95"])
     with_demos = [c for c in cells if c["row"] == "demos+augmented"]
     cat_only = [c for c in cells if c["row"] == "augmented"]
     # demos + CAT trains on more transitions than CAT alone: exactly the demos' (1000 per demo)
@@ -203,8 +209,25 @@ def test_ablation_row_and_first_seed_run(cheetah_file: Path, tmp_path: Path) -> 
     assert [row["row"] for row in result["table"]] == ["noise", "noise:sigma=0.05"]
 
 
+def test_plus_demos_row_trains_on_the_rows_set_and_the_demos(cheetah_file: Path, tmp_path: Path) -> None:
+    config = SeedTableConfig(dataset=str(cheetah_file), demos=1, seeds=1, rows=("noise", "noise+demos"),
+                             per_episode=2, bc_steps=100, eval_episodes=2, action_noise=(0.0,), quick=True)
+    result = run_seed_table(config, tmp_path / "t", workers=1)
+    record = json.loads((tmp_path / "t" / "seed_table.json").read_text())
+    assert [a["row"] for a in record["augmentations"]] == ["noise"]  # one set, made once
+    cells = {cell["row"]: cell for cell in record["cells"]}
+    assert cells["noise+demos"]["dataset"] == cells["noise"]["dataset"]
+    assert cells["noise+demos"]["train_transitions"] - cells["noise"]["train_transitions"] == 1000  # one demo
+    uses_expert = {row["row"]: row["bc_uses_expert"] for row in result["table"]}
+    assert uses_expert == {"noise": False, "noise+demos": True}
+    assert "| noise+demos | 2 |" in (tmp_path / "t" / "seed_table.md").read_text()
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
     (["seed-table", "--rows", "demos,catt"], "unknown row\\(s\\) catt"),
+    (["seed-table", "--rows", "demos+demos"], "unknown row\\(s\\) demos\\+demos"),
+    (["seed-table", "--rows", "catt+demos"], "unknown row\\(s\\) catt\\+demos"),
+    (["few-demo", "--method", "cat+demos"], "expected an augmentation row"),
     (["seed-table", "--rows", "bdm:steps=many"], "row 'bdm:steps=many': steps: 'many' is not an integer"),
     (["seed-table", "--rows", "bdm:stepz=3"], "unknown keys stepz"),
     (["few-demo", "--method", "demos"], "expected an augmentation row"),

@@ -64,7 +64,8 @@ class SeedTableConfig(BenchConfig):
     """Demos: the first N episodes (reference: 7)."""
     rows: tuple[str, ...] = ROWS
     """Rows to run, comma-separated: names above, or an ablation METHOD:key=value[:key=value…] with keys of the
-    method's config, e.g. bdm:start=uniform:noise_scale=0.5 (methods not installed are reported as missing)."""
+    method's config, e.g. bdm:start=uniform:noise_scale=0.5 (methods not installed are reported as missing); a row
+    followed by +demos (synther+demos) trains BC on that row's set plus the demos."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ For each demo count N (default 1, 3, 7) and seed k: CAT (or ``--method``, any se
 demo; three BC rows are trained with the same BC and budget — the N demos alone, the augmented set alone, and the
 augmented set plus the N demos — and each is evaluated on
 ``eval_episodes`` episodes under standard and perturbed (σ = 0.1 action noise) evaluation. Perturbed evaluation is
-where few-demo BC has room to improve (reference §1 note). Resumable like the seed table (same folder layout).
+where few-demo BC has room to improve (reference §1 note). Resumable like the seed table (same folder layout). The
+95% CIs are over seeds; with one seed (``make demo``), over that seed's evaluation episodes.
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
               "reward error": _text(s.get("set_reward_error"), "{:.2f}")} for s in summary]
     unused = {key for key in lines[0] if all(line[key] == "–" for line in lines)}  # columns no row reports
     lines = [{k: v for k, v in line.items() if k not in unused} for line in lines]
-    files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\nAugmentation: `{config.method}`\n\n"
-                                 + markdown_table(lines), out / "few_demo.md")
+    spread = ("over the evaluation episodes of the one seed" if config.seeds == 1
+              else f"over seeds {seeds[0]}–{seeds[-1]}")
+    files["md"] = write_markdown(f"# Few-demo BC: {config.dataset}\n\nAugmentation: `{config.method}`; "
+                                 f"95% CI {spread}.\n\n" + markdown_table(lines), out / "few_demo.md")
     for noise in config.action_noise:
         series = {}
         for row, name in ((r, names[r]) for r in ROWS if r in config.bc_rows):
@@ -146,9 +149,11 @@ def _summarize(rows: list[dict[str, Any]], config: FewDemoConfig) -> list[dict[s
         for noise in config.action_noise:
             by_row: dict[str, dict[str, Any]] = {}
             for row in (r for r in ROWS if r in config.bc_rows):
-                ok = [r["return_mean"] for r in rows if r["row"] == row and r["demos"] == n
+                ok = [r for r in rows if r["row"] == row and r["demos"] == n
                       and r["action_noise"] == noise and r.get("status") == "ok"]
-                mean, ci = mean_ci95(ok)
+                mean, ci = mean_ci95([r["return_mean"] for r in ok])
+                if len(ok) == 1:  # one seed: the CI over its evaluation episodes
+                    ci = ok[0]["return_ci95"]
                 by_row[row] = {"demos": n, "action_noise": noise, "row": row, "return_mean": mean,
                                "return_ci95": ci, "seeds": len(ok)}
             base = by_row["demos"]["return_mean"] if "demos" in by_row else None

@@ -1,7 +1,8 @@
 """``trajaug bench seed-table``: the reference results table (reference §1), reproduced in one resumable command.
 
 Rows: BC on the demos alone, then BC trained on each method's augmented set *alone* (no expert transitions):
-cat, noise (σ 0.9), mixup (α 0.1), bdm, bdm-cl, and our extra rows gail and physics-filtered bdm. Every row uses
+cat, noise (σ 0.9), mixup (α 0.1), bdm, bdm-cl, and our extra rows gail and physics-filtered bdm; a row ending in
+``+demos`` (``synther+demos``) trains BC on its set plus the demos. Every row uses
 the same BC (CORL defaults, same budget) and the same evaluation (100 episodes, standard and perturbed with
 N(0, 0.1²) action noise), for ``seeds`` seeds: seed k seeds the augmentation, BC and the evaluation episodes.
 
@@ -55,19 +56,33 @@ def row_method(row: str) -> tuple[str, dict[str, Any]]:
     return method, parse_pairs(get_augmenter(method).Config, pairs, f"row {row!r}")
 
 
+WITH_DEMOS = "+demos"
+"""Row suffix: BC on the row's augmented set plus the demos (``synther+demos``); the set is the row's own."""
+
+
+def set_row(row: str) -> str:
+    """The row whose augmented set ``row`` trains on: ``row`` without :data:`WITH_DEMOS`."""
+    return row.removesuffix(WITH_DEMOS)
+
+
 def check_rows(rows: tuple[str, ...] | list[str], option: str, allow_demos: bool = True) -> None:
     """Raise :class:`TrajaugInputError` (one line naming ``option``) unless every row is a name of :data:`ROWS`
-    (``demos`` only where ``allow_demos``) or a valid ablation (:func:`row_method`), before anything runs."""
+    (``demos`` only where ``allow_demos``) or a valid ablation (:func:`row_method`), either optionally followed by
+    :data:`WITH_DEMOS` where ``allow_demos``, before anything runs."""
     from trajaug.core.errors import TrajaugInputError
 
     known = [r for r in ROWS if allow_demos or r != "demos"]
-    unknown = [r for r in rows if ":" not in r and r not in known]
+    sets = [set_row(r) if allow_demos else r for r in rows]
+    unknown = [r for r, base in zip(rows, sets, strict=True)
+               if base == "demos" and r != base or ":" not in base and base not in known]
     if unknown:
         kind = "a row" if allow_demos else "an augmentation row"
+        also = f", either followed by {WITH_DEMOS}" if allow_demos else ""
         raise TrajaugInputError(f"{option}: unknown row(s) {', '.join(unknown)}; expected {kind} "
-                                f"({', '.join(known)}) or METHOD:key=value")
-    for row in rows:
-        row_method(row)
+                                f"({', '.join(known)}) or METHOD:key=value{also}")
+    for base in sets:
+        if base != "demos":
+            row_method(base)
 
 
 GENERATOR_SUFFIX = ".generator.pt"
@@ -235,22 +250,25 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     out = Path(out_dir)
     started = time.perf_counter()
     get_augmenter("noise")
-    missing = [row for row in config.rows if row != "demos" and row_method(row)[0] not in REGISTRY]
+    missing = [row for row in config.rows if row != "demos" and row_method(set_row(row))[0] not in REGISTRY]
     rows = [row for row in config.rows if row not in missing]
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
-    jobs = [(row, seed) for row in rows if row != "demos" for seed in seeds]
+    jobs = list(dict.fromkeys((set_row(row), seed) for row in rows if row != "demos" for seed in seeds))
     with executor_for(executor, workers) as pool:
         augmented = run_augmentations(jobs, out, config, pool, progress, ship_data)
         cells = []
         for row in rows:
             for seed in seeds:
-                if row != "demos" and "error" in augmented[(row, seed)]:
+                if row != "demos" and "error" in augmented[(set_row(row), seed)]:
                     continue
-                dataset = config.dataset if row == "demos" else augmented[(row, seed)]["output"]
+                dataset = config.dataset if row == "demos" else augmented[(set_row(row), seed)]["output"]
+                plus_demos = row.endswith(WITH_DEMOS)
                 for noise in config.action_noise:
                     cells.append((row, Cell(dataset, seed, config.demos if row == "demos" else None,
                                             action_noise=noise, steps=config.bc_steps,
-                                            eval_episodes=config.eval_episodes)))
+                                            eval_episodes=config.eval_episodes,
+                                            with_expert=config.dataset if plus_demos else None,
+                                            expert_episodes=config.demos if plus_demos else None)))
         result = run_cells([c for _, c in cells], out, pool, progress=progress, ship_data=ship_data)
     bc_rows = [{**r, "row": row} for (row, _), r in zip(cells, result.rows, strict=True)]
     table = summarize(rows, seeds, config, augmented, bc_rows)

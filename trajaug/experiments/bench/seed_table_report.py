@@ -29,8 +29,9 @@ def summarize(rows: list[str], seeds: list[int], config: SeedTableConfig,
     """One dict per table row: augmented-set statistics, BC return per noise level (mean ± 95% CI over seeds)."""
     table = []
     for row in rows:
-        aug = [augmented[(row, s)] for s in seeds if row != "demos" and "error" not in augmented[(row, s)]]
-        entry: dict[str, Any] = {"row": row, "bc_uses_expert": row == "demos"}
+        made = {s: augmented[(row.removesuffix("+demos"), s)] for s in seeds if row != "demos"}
+        aug = [a for a in made.values() if "error" not in a]
+        entry: dict[str, Any] = {"row": row, "bc_uses_expert": row == "demos" or row.endswith("+demos")}
         if row == "demos":
             demo_returns = [r["data_return_mean"] for r in bc_rows if r["row"] == "demos" and r.get("status") == "ok"]
             entry.update(trajectories=config.demos, augmented_return=_mean(demo_returns))
@@ -46,8 +47,7 @@ def summarize(rows: list[str], seeds: list[int], config: SeedTableConfig,
                          refused_share=_mean([a.get("sample_refused_share") for a in aug]),
                          # transition models (synther): sampled reward against the reward formula on (s, a, s')
                          reward_error=_mean([a.get("sample_reward_error_mean") for a in aug]),
-                         augment_errors=[augmented[(row, s)]["error"] for s in seeds
-                                         if "error" in augmented[(row, s)]])
+                         augment_errors=[a["error"] for a in made.values() if "error" in a])
         for noise in config.action_noise:
             ok = [r for r in bc_rows if r["row"] == row and r["action_noise"] == noise and r.get("status") == "ok"]
             mean, ci = mean_ci95([r["return_mean"] for r in ok])
@@ -102,7 +102,8 @@ def write_table(table: list[dict[str, Any]], record: dict[str, Any], out: Path) 
     seeds = f"{config['seeds']} seed(s)" + (f" ({first}–{first + config['seeds'] - 1})" if first else "")
     text = (f"# Seed table: {config['dataset']}, {config['demos']} demos, {seeds}\n\n"
             f"BC (CORL defaults, {config['bc_steps']} updates, the same for every row) trained on each row's data "
-            f"alone — no expert transitions except in the `demos` row — and evaluated on {config['eval_episodes']} "
+            f"alone — no expert transitions except in the `demos` row and the `…+demos` rows (the set plus the "
+            f"demos) — and evaluated on {config['eval_episodes']} "
             "episodes per seed; mean over seeds ± 95% Student-t CI. Reference columns: the original slides "
             "(their BC baseline reached 41% of the demos' return; see reference §1).\n\n" + markdown_table(lines))
     if record["missing_rows"]:
