@@ -188,3 +188,27 @@ def test_empty_dataset_round_trips() -> None:
     assert minari.load_dataset("trajaug/empty-v0").total_episodes == 0
     back = read_minari("trajaug/empty-v0")
     assert len(back) == 0 and back.observations.shape == (0, 17) and back.actions.shape == (0, 6)
+
+
+def test_datasets_convert_round_trip_and_a_missing_id(cheetah_file: Path, tmp_path: Path) -> None:
+    """`datasets convert`: D4RL file → Minari id → D4RL file is exact; an id spelled like one but absent is one line
+    naming it, exit 2."""
+    from click.testing import CliRunner
+
+    from trajaug.cli.main import cli
+    from trajaug.storage import format_of, looks_like_minari_id
+
+    assert looks_like_minari_id(DEMO_ID) and not looks_like_minari_id("runs/cat.hdf5")
+    assert not looks_like_minari_id("halfcheetah-expert") and not looks_like_minari_id(str(cheetah_file))
+    runner = CliRunner()
+    to_minari = runner.invoke(cli, ["datasets", "convert", str(cheetah_file), "--to", "minari", "--out", DEMO_ID])
+    assert to_minari.exit_code == 0, to_minari.output
+    assert format_of(DEMO_ID).name == "minari"
+    back_path = tmp_path / "back.hdf5"
+    to_d4rl = runner.invoke(cli, ["datasets", "convert", DEMO_ID, "--to", "d4rl", "--out", str(back_path)])
+    assert to_d4rl.exit_code == 0, to_d4rl.output
+    _assert_same(read_d4rl(cheetah_file), read_d4rl(back_path))
+    missing = runner.invoke(cli, ["datasets", "convert", "trajaug/absent-v0", "--to", "d4rl",
+                                  "--out", str(tmp_path / "x.hdf5")])
+    assert missing.exit_code == 2 and "trajaug/absent-v0" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -163,8 +163,8 @@ def datasets_convert(source: str, target_format: str, out: str, force: bool) -> 
     from trajaug import storage
     from trajaug.datasets.registry import load
 
-    is_minari_id = not Path(source).exists() and source.count("/") >= 1 and not source.endswith((".hdf5", ".h5"))
-    data = storage.FORMATS["minari"].read(source) if is_minari_id or Path(source).is_dir() else load(source)
+    minari = Path(source).is_dir() or storage.looks_like_minari_id(source)
+    data = storage.FORMATS["minari"].read(source) if minari else load(source)
     written = storage.write(data, out, target_format, force=force)
     click.echo(f"{source} -> {target_format}: {written}")
 

@@ -55,14 +55,19 @@ class D4RLStorage:
         return write_d4rl(dataset, location, force=force)
 
 
+def looks_like_minari_id(location: str) -> bool:
+    """Whether ``location`` is spelled like a Minari id (``namespace/name-vN``): no such path, a ``/``, no HDF5
+    suffix. It need not be present locally (reading it then gives Minari's own error)."""
+    return not Path(location).exists() and location.count("/") >= 1 and not location.endswith((".hdf5", ".h5"))
+
+
 class MinariStorage:
     """A local Minari dataset (its ``data/`` folder of HDF5 episodes), by id or by folder."""
 
     name = "minari"
 
     def recognises(self, location: str) -> bool:
-        return Path(location).is_dir() or (not Path(location).exists() and location.count("/") >= 1
-                                           and not location.endswith((".hdf5", ".h5"))
+        return Path(location).is_dir() or (looks_like_minari_id(location)
                                            and (minari_dir() / location / "data").is_dir())
 
     def read(self, location: str, env_id: str | None = None) -> Dataset:
