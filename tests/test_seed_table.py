@@ -245,3 +245,11 @@ def test_bench_cli_rejects_bad_rows_before_running(tmp_path: Path, arguments: li
     assert len(result.stderr.strip().splitlines()) == 1
     assert re.search(message, result.stderr)
     assert not (tmp_path / "t").exists()
+
+
+def test_few_demo_row_labels_name_the_method_and_its_settings() -> None:
+    from trajaug.experiments.bench.few_demo import row_names
+
+    assert row_names("cat")["augmented"] == "BC on CAT"
+    assert row_names("cat:total_steps=102400:hint=time")["augmented"] == "BC on CAT (total_steps=102400, hint=time)"
+    assert row_names("synther")["demos+augmented"] == "BC on demos + synther"

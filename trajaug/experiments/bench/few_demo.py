@@ -37,10 +37,10 @@ ROWS = ("demos", "augmented", "demos+augmented")
 
 
 def row_names(method: str) -> dict[str, str]:
-    """Row key → the label tables and figures show (``cat`` is spelled CAT; an ablation ``cat:key=value…`` is
-    "CAT (ablation)", its settings are written above the table)."""
+    """Row key → the label tables and figures show (``cat`` is spelled CAT; ``cat:total_steps=102400`` is
+    "CAT (total_steps=102400)")."""
     base, _, overrides = method.partition(":")
-    label = ("CAT" if base == "cat" else base) + (" (ablation)" if overrides else "")
+    label = ("CAT" if base == "cat" else base) + (f" ({overrides.replace(':', ', ')})" if overrides else "")
     return dict(zip(ROWS, ("BC on demos", f"BC on {label}", f"BC on demos + {label}"), strict=True))
 
 
