@@ -1,6 +1,7 @@
 """Speed of the adversarial phase (CAT / GAIL generator training) against the simulator, side by side.
 
-    .venv/bin/python bench/bench_adversarial.py [--previous COMMIT] [--repeats 2] [--out docs/results/bench-adversarial]
+    .venv/bin/python bench/bench_adversarial.py [--previous COMMIT] [--repeats 2] [--layouts 8x256,32x64]
+        [--out docs/results/bench-adversarial]
 
 On the first 7 halfcheetah-expert demos, in one run and in alternating order (so that a change of load hits every
 row alike), this measures
@@ -12,7 +13,9 @@ row alike), this measures
   not counted, its updates are; for this source tree and, with ``--previous``, for that commit's ``trajaug/``
   (extracted with ``git archive`` into a temp folder and run in a subprocess with the same Python).
 
-Each rate is the median over ``--repeats``; the table gives each as a share of the Gymnasium loop.
+``--layouts`` times this tree with other PPO layouts (n_envs × n_steps; the first is the row ``adversarial``, the
+previous commit runs with it). Each rate is the median over ``--repeats``; the table gives each as a share of the
+Gymnasium loop.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from trajaug.augment.cat import CATConfig
 from trajaug.datasets.registry import load
 torch.set_num_threads(1)
 demos = load("halfcheetah-expert").first_episodes(7)
-trainer = AdversarialTrainer(demos, CATConfig(total_steps=int(sys.argv[2]), bc_warmstart_steps=0), 0.9, 0.1, 0)
+n_envs, n_steps = int(sys.argv[3]), int(sys.argv[4])
+config = CATConfig(total_steps=int(sys.argv[2]), bc_warmstart_steps=0, n_envs=n_envs, n_steps=n_steps)
+trainer = AdversarialTrainer(demos, config, 0.9, 0.1, 0)
 started = time.perf_counter()
 trainer.train()
 print(time.perf_counter() - started)
@@ -80,16 +85,17 @@ def gymnasium_rate(steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def train_seconds(source: Path, steps: int) -> float:
-    """Wall seconds of ``AdversarialTrainer.train`` at ``steps`` adversarial steps, trajaug taken from ``source``."""
-    result = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, str(source), str(steps)], check=True,
-                            capture_output=True, text=True)
+def train_seconds(source: Path, steps: int, layout: tuple[int, int]) -> float:
+    """Wall seconds of ``AdversarialTrainer.train`` at ``steps`` adversarial steps with ``layout`` = (n_envs,
+    n_steps), trajaug taken from ``source``."""
+    result = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, str(source), str(steps), *map(str, layout)],
+                            check=True, capture_output=True, text=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def adversarial_rate(source: Path, small: int, large: int) -> float:
+def adversarial_rate(source: Path, small: int, large: int, layout: tuple[int, int]) -> float:
     """Marginal adversarial env steps/s: (large − small) / (wall(large) − wall(small))."""
-    return (large - small) / (train_seconds(source, large) - train_seconds(source, small))
+    return (large - small) / (train_seconds(source, large, layout) - train_seconds(source, small, layout))
 
 
 def extract(commit: str, folder: Path) -> Path:
@@ -107,21 +113,25 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=8192)
     parser.add_argument("--large", type=int, default=73728)
     parser.add_argument("--sim-steps", type=int, default=20000)
+    parser.add_argument("--layouts", default="8x256",
+                        help="comma-separated N_ENVSxN_STEPS PPO layouts of this tree to time (the first: the default)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/results/bench-adversarial")
     args = parser.parse_args()
+    layouts = [(int(n), int(k)) for n, k in (layout.split("x") for layout in args.layouts.split(","))]
     from trajaug.core.report import markdown_table, write_json, write_markdown
 
-    rates: dict[str, list[float]] = {"mujoco": [], "gymnasium": [], "adversarial": []}
+    rates: dict[str, list[float]] = {"mujoco": [], "gymnasium": []}
     with tempfile.TemporaryDirectory() as tmp:
-        sources = {"adversarial": ROOT}
+        runs = {("adversarial" if i == 0 else f"adversarial, {n}×{k} layout"): (ROOT, (n, k))
+                for i, (n, k) in enumerate(layouts)}
         if args.previous:
-            sources["adversarial (previous)"] = extract(args.previous, Path(tmp))
-            rates["adversarial (previous)"] = []
+            runs["adversarial (previous)"] = (extract(args.previous, Path(tmp)), layouts[0])
+        rates.update({name: [] for name in runs})
         for _ in range(args.repeats):
             rates["mujoco"].append(mujoco_rate(args.sim_steps))
             rates["gymnasium"].append(gymnasium_rate(args.sim_steps))
-            for name, source in sources.items():
-                rates[name].append(adversarial_rate(source, args.small, args.large))
+            for name, (source, layout) in runs.items():
+                rates[name].append(adversarial_rate(source, args.small, args.large, layout))
                 print(name, f"{rates[name][-1]:.0f} steps/s", flush=True)
     median = {name: float(np.median(values)) for name, values in rates.items()}
     rows = [{"what": name, "env steps/s (median)": round(median[name]),
