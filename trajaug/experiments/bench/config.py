@@ -29,6 +29,13 @@ ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 """Rows that run a registered method with other settings: row → (method, config overrides). The ``-uniform`` rows
 start bdm's traces uniformly along the demos; ``bdm-cl-high-value`` ranks bdm-cl's starts by value in each window."""
+WITH_DEMOS = "+demos"
+"""Row suffix: BC on the row's augmented set plus the demos (``synther+demos``); the set is the row's own."""
+
+
+def set_row(row: str) -> str:
+    """The row whose augmented set ``row`` trains on: ``row`` without :data:`WITH_DEMOS`."""
+    return row.removesuffix(WITH_DEMOS)
 
 
 @dataclass(frozen=True)

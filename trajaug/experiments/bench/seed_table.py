@@ -36,7 +36,15 @@ from trajaug.bc.grid import Cell
 from trajaug.core.config import config_record
 from trajaug.core.report import write_json
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
-from trajaug.experiments.bench.config import QUICK_METHOD_CONFIG, ROW_OVERRIDES, ROWS, SeedTableConfig, resolve_quick
+from trajaug.experiments.bench.config import (
+    QUICK_METHOD_CONFIG,
+    ROW_OVERRIDES,
+    ROWS,
+    WITH_DEMOS,
+    SeedTableConfig,
+    resolve_quick,
+    set_row,
+)
 from trajaug.experiments.bench.seed_table_report import summarize, write_table
 
 if TYPE_CHECKING:
@@ -56,15 +64,6 @@ def row_method(row: str) -> tuple[str, dict[str, Any]]:
     return method, parse_pairs(get_augmenter(method).Config, pairs, f"row {row!r}")
 
 
-WITH_DEMOS = "+demos"
-"""Row suffix: BC on the row's augmented set plus the demos (``synther+demos``); the set is the row's own."""
-
-
-def set_row(row: str) -> str:
-    """The row whose augmented set ``row`` trains on: ``row`` without :data:`WITH_DEMOS`."""
-    return row.removesuffix(WITH_DEMOS)
-
-
 def check_rows(rows: tuple[str, ...] | list[str], option: str, allow_demos: bool = True) -> None:
     """Raise :class:`TrajaugInputError` (one line naming ``option``) unless every row is a name of :data:`ROWS`
     (``demos`` only where ``allow_demos``) or a valid ablation (:func:`row_method`), either optionally followed by
@@ -74,7 +73,7 @@ def check_rows(rows: tuple[str, ...] | list[str], option: str, allow_demos: bool
     known = [r for r in ROWS if allow_demos or r != "demos"]
     sets = [set_row(r) if allow_demos else r for r in rows]
     unknown = [r for r, base in zip(rows, sets, strict=True)
-               if base == "demos" and r != base or ":" not in base and base not in known]
+               if (base == "demos" and r != base) or (":" not in base and base not in known)]
     if unknown:
         kind = "a row" if allow_demos else "an augmentation row"
         also = f", either followed by {WITH_DEMOS}" if allow_demos else ""
@@ -258,11 +257,12 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
         augmented = run_augmentations(jobs, out, config, pool, progress, ship_data)
         cells = []
         for row in rows:
+            plus_demos = row.endswith(WITH_DEMOS)
             for seed in seeds:
-                if row != "demos" and "error" in augmented[(set_row(row), seed)]:
+                made = augmented[(set_row(row), seed)] if row != "demos" else {}
+                if "error" in made:
                     continue
-                dataset = config.dataset if row == "demos" else augmented[(set_row(row), seed)]["output"]
-                plus_demos = row.endswith(WITH_DEMOS)
+                dataset = config.dataset if row == "demos" else made["output"]
                 for noise in config.action_noise:
                     cells.append((row, Cell(dataset, seed, config.demos if row == "demos" else None,
                                             action_noise=noise, steps=config.bc_steps,

@@ -17,7 +17,7 @@ from trajaug.core.report import (
     write_json,
     write_markdown,
 )
-from trajaug.experiments.bench.config import SeedTableConfig
+from trajaug.experiments.bench.config import WITH_DEMOS, SeedTableConfig, set_row
 
 REFERENCE = {  # the slides' HalfCheetah table (reference §1): (augmented return, BC return)
     "demos": (2439.8, 991.3), "cat": (2221.1, 2906.3), "noise": (1172.9, 1341.5), "mixup": (1124.8, 1240.5),
@@ -29,9 +29,9 @@ def summarize(rows: list[str], seeds: list[int], config: SeedTableConfig,
     """One dict per table row: augmented-set statistics, BC return per noise level (mean ± 95% CI over seeds)."""
     table = []
     for row in rows:
-        made = {s: augmented[(row.removesuffix("+demos"), s)] for s in seeds if row != "demos"}
+        made = {s: augmented[(set_row(row), s)] for s in seeds if row != "demos"}
         aug = [a for a in made.values() if "error" not in a]
-        entry: dict[str, Any] = {"row": row, "bc_uses_expert": row == "demos" or row.endswith("+demos")}
+        entry: dict[str, Any] = {"row": row, "bc_uses_expert": row == "demos" or row.endswith(WITH_DEMOS)}
         if row == "demos":
             demo_returns = [r["data_return_mean"] for r in bc_rows if r["row"] == "demos" and r.get("status") == "ok"]
             entry.update(trajectories=config.demos, augmented_return=_mean(demo_returns))
