@@ -1,7 +1,7 @@
 """Speed of the adversarial phase (CAT / GAIL generator training) against the simulator, side by side.
 
-    .venv/bin/python bench/bench_adversarial.py [--previous COMMIT] [--repeats 2] [--layouts 8x256,32x64]
-        [--out docs/results/bench-adversarial]
+    .venv/bin/python bench/bench_adversarial.py [--previous COMMIT[,COMMIT…]] [--repeats 2] [--full-run]
+        [--layouts 8x256,32x64] [--out docs/results/bench-adversarial]
 
 On the first 7 halfcheetah-expert demos, in one run and in alternating order (so that a change of load hits every
 row alike), this measures
@@ -10,8 +10,11 @@ row alike), this measures
 * ``gymnasium``: a plain loop of ``gymnasium.make("HalfCheetah-v5").step`` with random actions;
 * ``adversarial``: the marginal rate of the adversarial phase of CAT's default config, warm start off: two
   trainings differing only in ``total_steps`` (``--small`` vs ``--large``), Δsteps / Δwall, so PPO's set-up is
-  not counted, its updates are; for this source tree and, with ``--previous``, for that commit's ``trajaug/``
-  (extracted with ``git archive`` into a temp folder and run in a subprocess with the same Python).
+  not counted, its updates are; for this source tree and, with ``--previous``, for each of those commits'
+  ``trajaug/`` (extracted with ``git archive`` into a temp folder and run in a subprocess with the same Python);
+* with ``--full-run``: the wall time of a full default CAT run (``augment("cat", …)`` with ``CATConfig()`` and seed
+  0: warm start, 1.5M adversarial steps, sampling the 497 kept trajectories), for this tree and the first
+  ``--previous`` commit, with a sha256 of each output's observations and actions (equal: the same output).
 
 ``--layouts`` times this tree with other PPO layouts (n_envs × n_steps; the first is the row ``adversarial``, the
 previous commit runs with it). Each rate is the median over ``--repeats``; the table gives each as a share of the
@@ -52,6 +55,28 @@ trainer = AdversarialTrainer(demos, config, 0.9, 0.1, 0)
 started = time.perf_counter()
 trainer.train()
 print(time.perf_counter() - started)
+"""
+
+
+FULL_RUN_SNIPPET = """
+import sys, hashlib, json, time
+sys.meta_path = [f for f in sys.meta_path if "editable" not in (getattr(f, "__module__", "") + repr(f)).lower()]
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import trajaug
+assert trajaug.__file__.startswith(sys.argv[1]), trajaug.__file__
+from trajaug.augment.base import augment
+from trajaug.augment.cat import CATConfig
+from trajaug.datasets.registry import load
+demos = load("halfcheetah-expert").first_episodes(7)
+started = time.perf_counter()
+augmented, summary = augment("cat", demos, CATConfig(), None, 0)
+wall = time.perf_counter() - started
+digest = hashlib.sha256()
+for array in (augmented.observations, augmented.actions):
+    digest.update(np.ascontiguousarray(array).tobytes())
+print(json.dumps({"fit s": summary["fit_seconds"], "sample s": summary["sample_seconds"], "wall s": wall,
+                  "trajectories": augmented.n_episodes, "output sha256": digest.hexdigest()[:16]}))
 """
 
 
@@ -98,6 +123,14 @@ def adversarial_rate(source: Path, small: int, large: int, layout: tuple[int, in
     return (large - small) / (train_seconds(source, large, layout) - train_seconds(source, small, layout))
 
 
+def full_run(source: Path) -> dict[str, Any]:
+    """Wall seconds (fit, sample, total), trajectories and output sha256 of a full default CAT run from
+    ``source``."""
+    result = subprocess.run([sys.executable, "-c", FULL_RUN_SNIPPET, str(source)], check=True,
+                            capture_output=True, text=True)
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
 def extract(commit: str, folder: Path) -> Path:
     """``trajaug/`` of ``commit`` unpacked under ``folder``; returns the source root to put on sys.path."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "trajaug"], check=True,
@@ -108,7 +141,10 @@ def extract(commit: str, folder: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--previous", default="", help="commit of the implementation to compare with")
+    parser.add_argument("--previous", default="",
+                        help="comma-separated commits of implementations to compare with")
+    parser.add_argument("--full-run", action="store_true",
+                        help="also time a full default CAT run (this tree and the first --previous)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--small", type=int, default=8192)
     parser.add_argument("--large", type=int, default=73728)
@@ -124,8 +160,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runs = {("adversarial" if i == 0 else f"adversarial, {n}×{k} layout"): (ROOT, (n, k))
                 for i, (n, k) in enumerate(layouts)}
-        if args.previous:
-            runs["adversarial (previous)"] = (extract(args.previous, Path(tmp)), layouts[0])
+        previous = [commit for commit in args.previous.split(",") if commit]
+        for commit in previous:
+            (Path(tmp) / commit).mkdir()
+            runs[f"adversarial (previous, {commit})"] = (extract(commit, Path(tmp) / commit), layouts[0])
         rates.update({name: [] for name in runs})
         for _ in range(args.repeats):
             rates["mujoco"].append(mujoco_rate(args.sim_steps))
@@ -133,18 +171,26 @@ def main() -> None:
             for name, (source, layout) in runs.items():
                 rates[name].append(adversarial_rate(source, args.small, args.large, layout))
                 print(name, f"{rates[name][-1]:.0f} steps/s", flush=True)
+        full_runs = []
+        if args.full_run:
+            sources = [("this version", ROOT)] + [(c, Path(tmp) / c) for c in previous[:1]]
+            for name, source in sources:
+                full_runs.append({"implementation": name, **full_run(source)})
+                print(full_runs[-1], flush=True)
     median = {name: float(np.median(values)) for name, values in rates.items()}
     rows = [{"what": name, "env steps/s (median)": round(median[name]),
              "× Gymnasium loop": median[name] / median["gymnasium"],
              "runs": " ".join(f"{v:.0f}" for v in rates[name])} for name in rates]
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    record = {"rates": rates, "median": median, "args": {k: str(v) for k, v in vars(args).items()},
-              "commit": commit}
+    record = {"rates": rates, "median": median, "full_runs": full_runs,
+              "args": {k: str(v) for k, v in vars(args).items()}, "commit": commit}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(record, args.out / "bench_adversarial.json")
-    table = markdown_table(rows)
-    write_markdown(f"# Adversarial phase speed ({ENV_ID}, 7 demos)\n\n{table}\n", args.out / "bench_adversarial.md")
+    text = f"# Adversarial phase speed ({ENV_ID}, 7 demos)\n\n{markdown_table(rows)}\n"
+    if full_runs:
+        text += f"\n## A full default CAT run (seed 0, 497 trajectories)\n\n{markdown_table(full_runs)}\n"
+    write_markdown(text, args.out / "bench_adversarial.md")
     print(json.dumps(median, indent=1))
 
 

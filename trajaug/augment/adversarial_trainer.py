@@ -22,6 +22,7 @@ from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
 from trajaug.augment.generator_env import DemoStartVecEnv, distort, episode_horizons, generator_space
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.nn import unchecked_distributions
 from trajaug.sim.rollout import make_env
 
 
@@ -78,11 +79,12 @@ class AdversarialTrainer:
         if loaded:  # go on from the loaded weights
             model.policy.load_state_dict(self.policy.state_dict())
         self.policy = model.policy
-        if c.bc_warmstart_steps and not loaded:
-            self._warm_start()
-        if steps:
-            model.learn(steps, callback=DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history,
-                                                                 rewarded, progress))
+        updates = DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history, rewarded, progress)
+        with unchecked_distributions():
+            if c.bc_warmstart_steps and not loaded:
+                self._warm_start()
+            if steps:
+                model.learn(steps, callback=updates)
 
     def _warm_start(self) -> None:
         """Fit the policy mean to a_E from [ŝ, a'] by MSE (fresh distortion every batch)."""
@@ -102,7 +104,8 @@ class AdversarialTrainer:
     @torch.no_grad()
     def act(self, states: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
         """Generator actions for raw states (B, obs_dim) and hints (B, act_dim) or None."""
-        distribution = self.policy.get_distribution(torch.as_tensor(self.inputs(states, hints)))
+        with unchecked_distributions():
+            distribution = self.policy.get_distribution(torch.as_tensor(self.inputs(states, hints)))
         return distribution.get_actions(deterministic=not self.config.stochastic_sampling).numpy()
 
     # -- save / load (weights_only=True) ---------------------------------------------------------------------
