@@ -1,0 +1,87 @@
+"""Where the adversarial phase spends its time: a cProfile of ``AdversarialTrainer.train``, split into its parts.
+
+    .venv/bin/python scripts/profile_adversarial.py [--steps 32768] [--method cat] [--out runs/profile-adversarial]
+
+CAT's (or GAIL's) default config on the first 7 halfcheetah-expert demos, warm start off, one torch thread (as
+``trajaug augment`` runs it). Prints and writes (``profile.md``, ``profile.json``) the cumulative seconds of each
+part and its share of the training's wall time; profiling slows the many small calls (policy inference, hint
+lookup) more than the few large ones, so the shares are an upper bound for the former.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+from pathlib import Path
+
+# (part, source file suffix, function name); a part's time is its function's cumulative time, minus the parts listed
+# as inside it (``INSIDE``), so the rows add up to the whole
+PARTS = [
+    ("PPO's minibatch updates", "ppo/ppo.py", "train"),
+    ("rollout collection (the rest: buffer, callbacks)", "on_policy_algorithm.py", "collect_rollouts"),
+    ("discriminator updates", "ppo_hooks.py", "_on_rollout_end"),
+    ("policy inference (actions, values, log-probabilities)", "common/policies.py", "forward"),  # = INFERENCE
+    ("environment step (ours, the rest)", "ppo_hooks.py", "step_wait"),
+    ("MuJoCo mj_step", "~", "<built-in method mujoco._functions.mj_step>"),
+    ("hint lookup (nearest demo state)", "generator_env.py", "nearest_rows"),
+    ("discriminator reward", "discriminator.py", "reward"),
+]
+INFERENCE = "policy inference (actions, values, log-probabilities)"
+INSIDE = {
+    "rollout collection (the rest: buffer, callbacks)": ["discriminator updates", INFERENCE,
+                                                         "environment step (ours, the rest)"],
+    "environment step (ours, the rest)": ["MuJoCo mj_step", "hint lookup (nearest demo state)",
+                                           "discriminator reward"],
+}
+
+
+def cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
+    """Cumulative seconds of the function ``name`` defined in a file ending in ``suffix``."""
+    table = stats.stats  # type: ignore[attr-defined]
+    return sum(entry[3] for (file, _, function), entry in table.items()
+               if function == name and file.endswith(suffix))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=32768, help="adversarial env steps to profile")
+    parser.add_argument("--method", choices=["cat", "gail"], default="cat")
+    parser.add_argument("--out", type=Path, default=Path("runs/profile-adversarial"))
+    args = parser.parse_args()
+    import torch
+
+    from trajaug.augment.adversarial_trainer import AdversarialTrainer
+    from trajaug.augment.cat import CATConfig
+    from trajaug.augment.gail import GAILConfig
+    from trajaug.core.report import markdown_table, write_json, write_markdown
+    from trajaug.datasets.registry import load
+
+    torch.set_num_threads(1)
+    demos = load("halfcheetah-expert").first_episodes(7)
+    if args.method == "cat":
+        config = CATConfig(total_steps=args.steps, bc_warmstart_steps=0)
+        trainer = AdversarialTrainer(demos, config, config.sigma, config.l2_weight, 0)
+    else:
+        trainer = AdversarialTrainer(demos, GAILConfig(total_steps=args.steps, bc_warmstart_steps=0), None, 0.0, 0)
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.runcall(trainer.train)
+    wall = time.perf_counter() - started
+    stats = pstats.Stats(profile)
+    seconds = {part: cumulative(stats, suffix, name) for part, suffix, name in PARTS}
+    rows = [{"part": part, "seconds": round(total - sum(seconds[p] for p in INSIDE.get(part, [])), 2),
+             "share of wall": round((total - sum(seconds[p] for p in INSIDE.get(part, []))) / wall, 3)}
+            for part, total in seconds.items()]
+    rows.append({"part": "wall (AdversarialTrainer.train, profiled)", "seconds": round(wall, 2), "share of wall": 1.0})
+    header = (f"# Profile of the adversarial phase ({args.method}, {args.steps} steps, HalfCheetah-v5, 7 demos)\n\n"
+              f"{args.steps / wall:.0f} env steps/s under the profiler.\n\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_markdown(header + markdown_table(rows) + "\n", args.out / "profile.md")
+    write_json({"steps": args.steps, "method": args.method, "wall": wall, "rows": rows}, args.out / "profile.json")
+    print(header + markdown_table(rows))
+
+
+if __name__ == "__main__":
+    main()
