@@ -37,13 +37,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "HalfCheetah-v5"
 
-TRAIN_SNIPPET = """
-import sys, time
+SOURCE_PREAMBLE = """
+import sys
 sys.meta_path = [f for f in sys.meta_path if "editable" not in (getattr(f, "__module__", "") + repr(f)).lower()]
 sys.path.insert(0, sys.argv[1])
-import torch
 import trajaug
 assert trajaug.__file__.startswith(sys.argv[1]), trajaug.__file__
+"""
+"""Start of every snippet: import trajaug from the source root ``sys.argv[1]``, not from the editable install."""
+
+TRAIN_SNIPPET = SOURCE_PREAMBLE + """
+import time
+import torch
 from trajaug.augment.adversarial_trainer import AdversarialTrainer
 from trajaug.augment.cat import CATConfig
 from trajaug.datasets.registry import load
@@ -58,13 +63,9 @@ print(time.perf_counter() - started)
 """
 
 
-FULL_RUN_SNIPPET = """
-import sys, hashlib, json, time
-sys.meta_path = [f for f in sys.meta_path if "editable" not in (getattr(f, "__module__", "") + repr(f)).lower()]
-sys.path.insert(0, sys.argv[1])
+FULL_RUN_SNIPPET = SOURCE_PREAMBLE + """
+import hashlib, json, time
 import numpy as np
-import trajaug
-assert trajaug.__file__.startswith(sys.argv[1]), trajaug.__file__
 from trajaug.augment.base import augment
 from trajaug.augment.cat import CATConfig
 from trajaug.datasets.registry import load

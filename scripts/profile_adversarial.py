@@ -18,17 +18,17 @@ from pathlib import Path
 
 # (part, source file suffix, function name); a part's time is its function's cumulative time, minus the parts listed
 # as inside it (``INSIDE``), so the rows add up to the whole
+INFERENCE = "policy inference (actions, values, log-probabilities)"
 PARTS = [
     ("PPO's minibatch updates", "ppo/ppo.py", "train"),
     ("rollout collection (the rest: buffer, callbacks)", "on_policy_algorithm.py", "collect_rollouts"),
     ("discriminator updates", "ppo_hooks.py", "_on_rollout_end"),
-    ("policy inference (actions, values, log-probabilities)", "common/policies.py", "forward"),  # = INFERENCE
+    (INFERENCE, "common/policies.py", "forward"),
     ("environment step (ours, the rest)", "ppo_hooks.py", "step_wait"),
     ("MuJoCo mj_step", "~", "<built-in method mujoco._functions.mj_step>"),
     ("hint lookup (nearest demo state)", "generator_env.py", "nearest_rows"),
     ("discriminator reward", "discriminator.py", "reward"),
 ]
-INFERENCE = "policy inference (actions, values, log-probabilities)"
 INSIDE = {
     "rollout collection (the rest: buffer, callbacks)": ["discriminator updates", INFERENCE,
                                                          "environment step (ours, the rest)"],
@@ -71,9 +71,9 @@ def main() -> None:
     wall = time.perf_counter() - started
     stats = pstats.Stats(profile)
     seconds = {part: cumulative(stats, suffix, name) for part, suffix, name in PARTS}
-    rows = [{"part": part, "seconds": round(total - sum(seconds[p] for p in INSIDE.get(part, [])), 2),
-             "share of wall": round((total - sum(seconds[p] for p in INSIDE.get(part, []))) / wall, 3)}
-            for part, total in seconds.items()]
+    own = {part: total - sum(seconds[p] for p in INSIDE.get(part, [])) for part, total in seconds.items()}
+    rows = [{"part": part, "seconds": round(value, 2), "share of wall": round(value / wall, 3)}
+            for part, value in own.items()]
     rows.append({"part": "wall (AdversarialTrainer.train, profiled)", "seconds": round(wall, 2), "share of wall": 1.0})
     header = (f"# Profile of the adversarial phase ({args.method}, {args.steps} steps, HalfCheetah-v5, 7 demos)\n\n"
               f"{args.steps / wall:.0f} env steps/s under the profiler.\n\n")
