@@ -5,7 +5,9 @@
 CAT's (or GAIL's) default config on the first 7 halfcheetah-expert demos, warm start off, one torch thread (as
 ``trajaug augment`` runs it). Prints and writes (``profile.md``, ``profile.json``) the cumulative seconds of each
 part and its share of the training's wall time; profiling slows the many small calls (policy inference, hint
-lookup) more than the few large ones, so the shares are an upper bound for the former.
+lookup) more than the few large ones, so the shares are an upper bound for the former. The value half of each PPO
+minibatch runs on a second thread (``trajaug.augment.ppo.update``); cProfile sees the main thread only, which waits
+for it, so the update's row is its wall time.
 """
 
 from __future__ import annotations
@@ -19,19 +21,19 @@ from pathlib import Path
 # (part, source file suffix, function name); a part's time is its function's cumulative time, minus the parts listed
 # as inside it (``INSIDE``), so the rows add up to the whole
 INFERENCE = "policy inference (actions, values, log-probabilities)"
+COLLECTION = "rollout collection (the rest: buffer, GAE, bootstrap)"
 PARTS = [
-    ("PPO's minibatch updates", "ppo/ppo.py", "train"),
-    ("rollout collection (the rest: buffer, callbacks)", "on_policy_algorithm.py", "collect_rollouts"),
-    ("discriminator updates", "ppo_hooks.py", "_on_rollout_end"),
-    (INFERENCE, "common/policies.py", "forward"),
+    ("PPO's minibatch updates", "augment/ppo.py", "update"),
+    (COLLECTION, "augment/ppo.py", "learn"),
+    ("discriminator updates", "ppo_hooks.py", "__call__"),
+    (INFERENCE, "augment/ppo.py", "step"),
     ("environment step (ours, the rest)", "ppo_hooks.py", "step_wait"),
     ("MuJoCo mj_step", "~", "<built-in method mujoco._functions.mj_step>"),
     ("hint lookup (nearest demo state)", "generator_env.py", "nearest_rows"),
     ("discriminator reward", "discriminator.py", "reward"),
 ]
 INSIDE = {
-    "rollout collection (the rest: buffer, callbacks)": ["discriminator updates", INFERENCE,
-                                                         "environment step (ours, the rest)"],
+    COLLECTION: ["PPO's minibatch updates", "discriminator updates", INFERENCE, "environment step (ours, the rest)"],
     "environment step (ours, the rest)": ["MuJoCo mj_step", "hint lookup (nearest demo state)",
                                            "discriminator reward"],
 }

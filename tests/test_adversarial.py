@@ -467,17 +467,3 @@ def test_generator_vec_env_replays_like_the_simulator(short_cheetah_demos: Datas
         np.testing.assert_allclose(info["terminal_observation"][:17], ((state - mean) / std).astype(np.float32))
         np.testing.assert_array_equal(info["terminal_observation"][17:], 0.0)
 
-
-def test_unchecked_distributions_skips_the_checks_only_inside_and_keeps_the_values() -> None:
-    import torch
-
-    from trajaug.core.nn import unchecked_distributions
-
-    loc, scale = torch.tensor([0.5, -1.0]), torch.tensor([0.2, 0.3])
-    checked = torch.distributions.Normal(loc, scale).log_prob(torch.tensor([0.1, 0.0]))
-    with unchecked_distributions():
-        torch.distributions.Normal(loc, -scale)  # a negative scale: not checked here
-        unchecked = torch.distributions.Normal(loc, scale).log_prob(torch.tensor([0.1, 0.0]))
-    assert torch.equal(checked, unchecked)
-    with pytest.raises(ValueError, match="scale"):
-        torch.distributions.Normal(loc, -scale)

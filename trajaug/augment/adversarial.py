@@ -8,8 +8,8 @@ a'_t = clip(a_E,t + ν_t), ν_t ~ U(−σ, σ) (GAIL sees ŝ_t alone). Its rewar
 
     r_t = −log(1 − D(s_t, a_t)) − λ·||a_t − a'_t||²      (λ = 0 for GAIL)
 
-i.e. minus the generator loss L_φ of the reference (§2). The reference optimises it with TRPO; we use
-stable-baselines3's PPO (an on-policy method of the same family that SB3 maintains; SB3 has no TRPO in its core).
+i.e. minus the generator loss L_φ of the reference (§2). The reference optimises it with TRPO; we use PPO, an
+on-policy method of the same family (``trajaug.augment.ppo``: stable-baselines3's PPO arithmetic, written out).
 After each PPO rollout the discriminator takes one pass over the rollout's (s, a) pairs against demo pairs.
 
 Warm start (our addition, off with ``bc_warmstart_steps=0``): before the adversarial phase, the policy mean is

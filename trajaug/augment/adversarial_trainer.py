@@ -1,8 +1,8 @@
 """The generator and discriminator of CAT and GAIL, and how they are trained (see ``trajaug.augment.adversarial``).
 
-``AdversarialTrainer`` holds the PPO policy π(a | [ŝ, a']) and the discriminator D(s, a): a warm start regresses
-the policy mean on the demo actions, then PPO maximises the discriminator reward of ``ppo_hooks`` while D takes one
-pass per rollout. It saves and loads both as a ``weights_only`` file.
+``AdversarialTrainer`` holds the PPO policy π(a | [ŝ, a']) (``trajaug.augment.ppo``) and the discriminator D(s, a):
+a warm start regresses the policy mean on the demo actions, then PPO maximises the discriminator reward of
+``ppo_hooks`` while D takes one pass per rollout. It saves and loads both as a ``weights_only`` file.
 """
 
 from __future__ import annotations
@@ -14,21 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from trajaug.augment.adversarial_config import AdversarialConfig
 from trajaug.augment.base import Progress
 from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
-from trajaug.augment.generator_env import DemoStartVecEnv, distort, episode_horizons, generator_space
+from trajaug.augment.generator_env import DemoStartVecEnv, distort, episode_horizons
+from trajaug.augment.ppo import ActorCritic, PPOSettings, learn
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
-from trajaug.core.nn import unchecked_distributions
-from trajaug.sim.rollout import make_env
-
-
-def _policy_kwargs(config: AdversarialConfig) -> dict[str, Any]:
-    return {"net_arch": {"pi": list(config.hidden), "vf": list(config.hidden)}, "activation_fn": nn.Tanh,
-            "log_std_init": config.log_std_init}
 
 
 class AdversarialTrainer:
@@ -59,9 +52,7 @@ class AdversarialTrainer:
 
     def train(self, progress: Progress | None = None, steps: int | None = None) -> None:
         """Warm-start (unless a generator was loaded) and run ``steps`` adversarial steps (default
-        ``total_steps``); a loaded generator goes on from its weights."""
-        from stable_baselines3 import PPO
-
+        ``total_steps``); a loaded generator goes on from its weights, with a fresh optimizer."""
         from trajaug.augment.ppo_hooks import DiscriminatorReward, DiscriminatorUpdates
 
         c = self.config
@@ -71,42 +62,45 @@ class AdversarialTrainer:
                                c.training_noise)
         rewarded = DiscriminatorReward(envs, self.discriminator, self.demos.obs_dim, self.obs_mean, self.obs_std,
                                        self.l2_weight)
-        model = PPO("MlpPolicy", rewarded, n_steps=c.n_steps, batch_size=c.ppo_batch_size, n_epochs=c.ppo_epochs,
-                    learning_rate=c.ppo_lr, gamma=c.gamma, gae_lambda=c.gae_lambda, seed=self.seed, device="cpu",
-                    policy_kwargs=_policy_kwargs(c), verbose=0)
         steps = c.total_steps if steps is None else steps
-        loaded = self.policy is not None
-        if loaded:  # go on from the loaded weights
-            model.policy.load_state_dict(self.policy.state_dict())
-        self.policy = model.policy
-        updates = DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history, rewarded, progress)
-        with unchecked_distributions():
-            if c.bc_warmstart_steps and not loaded:
-                self._warm_start()
-            if steps:
-                model.learn(steps, callback=updates)
+        loaded = self.policy
+        torch.manual_seed(self.seed)  # the initialisation's draws, then the actions' (as every chunk did before)
+        self.policy = self._new_policy()
+        if loaded is not None:  # go on from the loaded weights
+            self.policy.load_state_dict(loaded.state_dict())
+        elif c.bc_warmstart_steps:
+            self._warm_start()
+        if steps:
+            settings = PPOSettings(c.n_steps, c.ppo_batch_size, c.ppo_epochs, c.ppo_lr, c.gamma, c.gae_lambda)
+            learn(self.policy, rewarded, settings, steps, self.seed,
+                  DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history, rewarded, progress))
+
+    def _new_policy(self) -> ActorCritic:
+        """A freshly initialised generator π(a | [ŝ, a']) (draws from torch's global generator)."""
+        return ActorCritic(self.demos.obs_dim + self.hint_dim, self.demos.act_dim, self.config.hidden,
+                           self.config.log_std_init)
 
     def _warm_start(self) -> None:
         """Fit the policy mean to a_E from [ŝ, a'] by MSE (fresh distortion every batch)."""
         states, actions = self.demos.observations.astype(np.float64), self.demos.actions.astype(np.float64)
-        optimizer = torch.optim.Adam(self.policy.parameters(), lr=1e-3)
+        optimizer = torch.optim.Adam(self.policy.parameters(), lr=1e-3, foreach=True)  # the loop's values, faster
         for _ in range(self.config.bc_warmstart_steps):
             rows = self.rng.integers(0, len(states), size=256)
             hints = distort(actions[rows], self.sigma, self.rng) if self.sigma is not None else None
             inputs = torch.as_tensor(self.inputs(states[rows], hints))
-            mean = self.policy.get_distribution(inputs).distribution.mean
+            mean = self.policy.mean(inputs)
             loss = ((mean - torch.as_tensor(actions[rows], dtype=torch.float32)) ** 2).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         self.warm_start_loss = float(loss.detach())
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, states: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
         """Generator actions for raw states (B, obs_dim) and hints (B, act_dim) or None."""
-        with unchecked_distributions():
-            distribution = self.policy.get_distribution(torch.as_tensor(self.inputs(states, hints)))
-        return distribution.get_actions(deterministic=not self.config.stochastic_sampling).numpy()
+        inputs = torch.as_tensor(self.inputs(states, hints))
+        chosen = self.policy.sample(inputs) if self.config.stochastic_sampling else self.policy.mean(inputs)
+        return chosen.numpy()
 
     # -- save / load (weights_only=True) ---------------------------------------------------------------------
     def save(self, path: str | Path, resume: dict[str, Any] | None = None) -> None:
@@ -137,8 +131,6 @@ class AdversarialTrainer:
     def load(self, path: str | Path) -> dict[str, Any]:
         """Load a saved generator and discriminator; returns the file's config and, for a chunk checkpoint, its
         ``resume`` record (``{"config": …, "resume": …}``)."""
-        from stable_baselines3.common.policies import ActorCriticPolicy
-
         if not Path(path).is_file():
             raise TrajaugInputError(f"{path}: no such file")
         try:
@@ -156,9 +148,7 @@ class AdversarialTrainer:
         if self.sigma is not None and trained_for[2] != self.config.hint:
             raise TrajaugInputError(f"{path}: generator was trained with --hint {trained_for[2]}, "
                                     f"not {self.config.hint}")
-        action_space = make_env(self.demos.env_id).action_space  # type: ignore[arg-type]
-        self.policy = ActorCriticPolicy(generator_space(self.demos, self.sigma), action_space, lambda _: 0.0,
-                                        **_policy_kwargs(self.config))
+        self.policy = self._new_policy()
         try:
             self.policy.load_state_dict(payload["policy"])
         except RuntimeError:

@@ -90,14 +90,14 @@ class Discriminator(nn.Module):
         tensor sharing their memory would be writable."""
         return self(torch.tensor(states, dtype=torch.float32), torch.tensor(actions, dtype=torch.float32))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def log_probability(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """log D(s, a) = −softplus(−f(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64 (≤ 0;
         near 0 where D takes the pair for a demo's)."""
         logits = self._logits(states, actions)
         return (-F.softplus(-logits)).double().numpy()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def reward(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """r(s, a) = −log(1 − D(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64."""
         logits = self._logits(states, actions)

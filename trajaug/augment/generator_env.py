@@ -60,9 +60,9 @@ class DemoStartVecEnv(VecEnv):
     it starts in demo d's initial state (``starts = "demo"``) or in a fresh reset of the task (``"reset"``).
     ``action_noise`` σ: N(0, σ²) is added to every action before it is executed (clipped to the box); the reward
     still judges the action the generator chose. Environment k draws its randomness from its own generator
-    (``seeds[k]``, or the seed SB3 passes at the first reset), in the order a single gymnasium environment of it
-    would; rewards, dones and infos follow stable-baselines3's ``DummyVecEnv`` (auto-reset, ``terminal_observation``,
-    ``TimeLimit.truncated``) plus ``env_return`` at an episode's end."""
+    (``seeds[k]``, or seed + k after ``seed(seed)``, as PPO seeds it before the first reset), in the order a single
+    gymnasium environment of it would; rewards, dones and infos follow stable-baselines3's ``DummyVecEnv``
+    (auto-reset, ``terminal_observation``, ``TimeLimit.truncated``) plus ``env_return`` at an episode's end."""
 
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
                  seeds: list[int], hint: str, horizons: np.ndarray, starts: str, action_noise: float) -> None:

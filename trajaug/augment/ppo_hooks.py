@@ -1,8 +1,9 @@
-"""stable-baselines3 hooks of the adversarial trainer: the discriminator reward and the discriminator updates.
+"""Hooks of the adversarial trainer into PPO: the discriminator reward and the discriminator updates.
 
 ``DiscriminatorReward`` wraps the generator's vectorised environment and replaces the simulator's reward with
-r = −log(1 − D(s, a)) − λ·||a − a'||², remembering every (s, a) it scored; ``DiscriminatorUpdates`` is the PPO
-callback that, at the end of each rollout, trains D on those pairs against demo pairs and logs statistics.
+r = −log(1 − D(s, a)) − λ·||a − a'||², remembering every (s, a) it scored; ``DiscriminatorUpdates`` runs at the end
+of each rollout (``trajaug.augment.ppo.learn``'s ``after_rollout``): it trains D on those pairs against demo pairs
+and logs statistics.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from trajaug.augment.base import Progress
@@ -60,25 +60,22 @@ class DiscriminatorReward(VecEnvWrapper):
         return states, actions
 
 
-class DiscriminatorUpdates(BaseCallback):
+class DiscriminatorUpdates:
     """After each PPO rollout: one discriminator pass over the rollout; history and progress."""
 
     def __init__(self, demos: Dataset, discriminator: Discriminator, rng: np.random.Generator,
                  history: list[dict[str, float]], rewarded: DiscriminatorReward, progress: Progress | None) -> None:
-        super().__init__()
         self.demos, self.discriminator, self.rng, self.history = demos, discriminator, rng, history
         self.rewarded, self.progress = rewarded, progress
 
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
+    def __call__(self, steps: int) -> None:
+        """Called with the environment steps done so far."""
         states, actions = self.rewarded.take_pairs()
         demos = self.demos
         stats = self.discriminator.update(demos.observations, demos.actions, states, actions, self.rng)
         returns = self.rewarded.env_returns
         stats["generator_env_return"] = float(np.mean(returns)) if returns else float("nan")
-        stats["steps"] = float(self.num_timesteps)
+        stats["steps"] = float(steps)
         self.rewarded.env_returns = []
         self.history.append(stats)
         if self.progress is not None:
