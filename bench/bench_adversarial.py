@@ -1,7 +1,7 @@
 """Speed of the adversarial phase (CAT / GAIL generator training) against the simulator, side by side.
 
     .venv/bin/python bench/bench_adversarial.py [--previous COMMIT[,COMMIT…]] [--repeats 2] [--full-run]
-        [--layouts 8x256,32x64] [--out docs/results/bench-adversarial]
+        [--layouts 8x256,32x64] [--settings "ppo_epochs=2;hidden=64,64"] [--out docs/results/bench-adversarial]
 
 On the first 7 halfcheetah-expert demos, in one run and in alternating order (so that a change of load hits every
 row alike), this measures
@@ -16,7 +16,9 @@ row alike), this measures
   0: warm start, 1.5M adversarial steps, sampling the 497 kept trajectories), for this tree and the first
   ``--previous`` commit, with a sha256 of each output's observations and actions (equal: the same output).
 
-``--layouts`` times this tree with other PPO layouts (n_envs × n_steps; the first is the row ``adversarial``, the
+``--settings`` times this tree with other CAT settings (``;``-separated variants of ``key=value`` pairs joined by
+``:``, as in a row string; speed only: a variant's results are not the default's). ``--layouts`` times this tree
+with other PPO layouts (n_envs × n_steps; the first is the row ``adversarial``, the
 previous commit runs with it). Each rate is the median over ``--repeats``; the table gives each as a share of the
 Gymnasium loop.
 """
@@ -47,6 +49,7 @@ assert trajaug.__file__.startswith(sys.argv[1]), trajaug.__file__
 """Start of every snippet: import trajaug from the source root ``sys.argv[1]``, not from the editable install."""
 
 TRAIN_SNIPPET = SOURCE_PREAMBLE + """
+import dataclasses
 import time
 import torch
 from trajaug.augment.adversarial_trainer import AdversarialTrainer
@@ -56,6 +59,10 @@ torch.set_num_threads(1)
 demos = load("halfcheetah-expert").first_episodes(7)
 n_envs, n_steps = int(sys.argv[3]), int(sys.argv[4])
 config = CATConfig(total_steps=int(sys.argv[2]), bc_warmstart_steps=0, n_envs=n_envs, n_steps=n_steps)
+if len(sys.argv) > 5:  # a --settings variant: key=value pairs joined by ':'
+    from trajaug.core.config import parse_config
+    pairs = dict(pair.split("=", 1) for pair in sys.argv[5].split(":"))
+    config = parse_config(CATConfig, {**dataclasses.asdict(config), **pairs}, "--settings")
 trainer = AdversarialTrainer(demos, config, 0.9, 0.1, 0)
 started = time.perf_counter()
 trainer.train()
@@ -111,17 +118,19 @@ def gymnasium_rate(steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def train_seconds(source: Path, steps: int, layout: tuple[int, int]) -> float:
+def train_seconds(source: Path, steps: int, layout: tuple[int, int], settings: str = "") -> float:
     """Wall seconds of ``AdversarialTrainer.train`` at ``steps`` adversarial steps with ``layout`` = (n_envs,
-    n_steps), trajaug taken from ``source``."""
-    result = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, str(source), str(steps), *map(str, layout)],
+    n_steps) and the ``settings`` pairs (``key=value:…``), trajaug taken from ``source``."""
+    result = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, str(source), str(steps), *map(str, layout),
+                             *([settings] if settings else [])],
                             check=True, capture_output=True, text=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def adversarial_rate(source: Path, small: int, large: int, layout: tuple[int, int]) -> float:
+def adversarial_rate(source: Path, small: int, large: int, layout: tuple[int, int], settings: str = "") -> float:
     """Marginal adversarial env steps/s: (large − small) / (wall(large) − wall(small))."""
-    return (large - small) / (train_seconds(source, large, layout) - train_seconds(source, small, layout))
+    return (large - small) / (train_seconds(source, large, layout, settings)
+                              - train_seconds(source, small, layout, settings))
 
 
 def full_run(source: Path) -> dict[str, Any]:
@@ -152,6 +161,8 @@ def main() -> None:
     parser.add_argument("--sim-steps", type=int, default=20000)
     parser.add_argument("--layouts", default="8x256",
                         help="comma-separated N_ENVSxN_STEPS PPO layouts of this tree to time (the first: the default)")
+    parser.add_argument("--settings", default="",
+                        help="';'-separated variants of CAT settings (key=value pairs joined by ':') to time")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/results/bench-adversarial")
     args = parser.parse_args()
     layouts = [(int(n), int(k)) for n, k in (layout.split("x") for layout in args.layouts.split(","))]
@@ -159,18 +170,20 @@ def main() -> None:
 
     rates: dict[str, list[float]] = {"mujoco": [], "gymnasium": []}
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {("adversarial" if i == 0 else f"adversarial, {n}×{k} layout"): (ROOT, (n, k))
+        runs = {("adversarial" if i == 0 else f"adversarial, {n}×{k} layout"): (ROOT, (n, k), "")
                 for i, (n, k) in enumerate(layouts)}
+        for variant in (v for v in args.settings.split(";") if v):
+            runs[f"adversarial, {variant}"] = (ROOT, layouts[0], variant)
         previous = [commit for commit in args.previous.split(",") if commit]
         for commit in previous:
             (Path(tmp) / commit).mkdir()
-            runs[f"adversarial (previous, {commit})"] = (extract(commit, Path(tmp) / commit), layouts[0])
+            runs[f"adversarial (previous, {commit})"] = (extract(commit, Path(tmp) / commit), layouts[0], "")
         rates.update({name: [] for name in runs})
         for _ in range(args.repeats):
             rates["mujoco"].append(mujoco_rate(args.sim_steps))
             rates["gymnasium"].append(gymnasium_rate(args.sim_steps))
-            for name, (source, layout) in runs.items():
-                rates[name].append(adversarial_rate(source, args.small, args.large, layout))
+            for name, (source, layout, settings) in runs.items():
+                rates[name].append(adversarial_rate(source, args.small, args.large, layout, settings))
                 print(name, f"{rates[name][-1]:.0f} steps/s", flush=True)
         full_runs = []
         if args.full_run:
