@@ -104,3 +104,21 @@ def test_minibatch_step_gives_the_same_weights_with_or_without_the_helper_thread
     initial = ActorCritic(5, 2, (16, 16), log_std_init=0.0).state_dict()
     assert not torch.equal(weights[0]["value_net.weight"], initial["value_net.weight"])  # both halves moved
     assert not torch.equal(weights[0]["action_net.weight"], initial["action_net.weight"])
+
+
+def test_update_floor_script_times_the_step_and_its_arithmetic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ppo_update_floor.py"
+    subprocess.run([sys.executable, str(script), "--repeats", "5", "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    rows = json.loads((tmp_path / "floor.json").read_text())["rows"]
+    assert set(rows) == {"update, one thread", "update, V on a second thread", "matrix products", "tanh",
+                         "policy inference, 8 rows"}
+    assert all(value > 0 for value in rows.values())
+    # a step does its matrix products and more: it cannot take less than them
+    assert rows["update, one thread"] > rows["matrix products"]
+    assert "| update, one thread |" in (tmp_path / "floor.md").read_text()
