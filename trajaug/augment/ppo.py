@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trajaug.core.nn import mlp
+
 CLIP_RANGE = 0.2
 """ε of the clipped surrogate (the PPO paper's and SB3's default)."""
 VF_COEF = 0.5
@@ -59,15 +61,7 @@ class _Latent(nn.Module):
 
     def __init__(self, in_dim: int, hidden: Sequence[int]) -> None:
         super().__init__()
-        self.policy_net, self.value_net = (nn.Sequential(*_tanh_layers(in_dim, hidden)) for _ in range(2))
-
-
-def _tanh_layers(in_dim: int, hidden: Sequence[int]) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.Tanh()]
-        in_dim = width
-    return layers
+        self.policy_net, self.value_net = (mlp(in_dim, None, hidden, nn.Tanh) for _ in range(2))
 
 
 def _orthogonal(module: nn.Module, gain: float) -> None:
@@ -112,14 +106,19 @@ class ActorCritic(nn.Module):
     def sample(self, x: torch.Tensor) -> torch.Tensor:
         """a = μ(x) + σ·ξ, ξ ~ N(0, I) from torch's global generator; (B, act_dim)."""
         mean = self.mean(x)
-        return mean + torch.empty_like(mean).normal_() * self.std(mean)
+        return _draw(mean, self.std(mean))
 
     def step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(sampled actions (B, act_dim), V(x) (B,), their log-probabilities (B,)) for a rollout step."""
         mean = self.mean(x)
         std = self.std(mean)
-        actions = mean + torch.empty_like(mean).normal_() * std
+        actions = _draw(mean, std)
         return actions, self.value(x), self.log_prob(mean, actions, std)
+
+
+def _draw(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """mean + σ·ξ, ξ ~ N(0, I) from torch's global generator (as ``torch.distributions.Normal.rsample`` draws it)."""
+    return mean + torch.empty_like(mean).normal_() * std
 
 
 class Rollout:
@@ -142,7 +141,7 @@ class Rollout:
             delta = self.rewards[t] + gamma * next_values * not_done - self.values[t]
             last = delta + gamma * gae_lambda * not_done * last
             self.advantages[t] = last
-        self.returns = self.advantages + self.values
+        np.add(self.advantages, self.values, out=self.returns)
 
     def flat(self) -> dict[str, np.ndarray]:
         """The arrays environment by environment: (n_envs · n_steps, …)."""

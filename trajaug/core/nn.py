@@ -7,13 +7,16 @@ from collections.abc import Sequence
 from torch import nn
 
 
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """``in_dim → (Linear, activation) per hidden size → Linear → out_dim`` (linear output)."""
+def mlp(in_dim: int, out_dim: int | None, hidden: Sequence[int],
+        activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """``in_dim → (Linear, activation) per hidden size → Linear → out_dim`` (linear output); ``out_dim=None``:
+    no output layer, the last hidden activation is the output (a trunk that heads are put on)."""
     layers: list[nn.Module] = []
     width = in_dim
     for size in hidden:
         layers += [nn.Linear(width, size), activation()]
         width = size
-    layers.append(nn.Linear(width, out_dim))
+    if out_dim is not None:
+        layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
 
