@@ -52,8 +52,14 @@ TRAIN_SNIPPET = SOURCE_PREAMBLE + """
 import dataclasses
 import time
 import torch
-from trajaug.augment.adversarial_trainer import AdversarialTrainer
-from trajaug.augment.cat import CATConfig
+try:  # the layout by family
+    from trajaug.augment.adversarial.cat import CATConfig
+    from trajaug.augment.adversarial.trainer import AdversarialTrainer
+    by_family = True
+except ImportError:  # a commit from before it
+    from trajaug.augment.adversarial_trainer import AdversarialTrainer
+    from trajaug.augment.cat import CATConfig
+    by_family = False
 from trajaug.datasets.registry import load
 torch.set_num_threads(1)
 demos = load("halfcheetah-expert").first_episodes(7)
@@ -63,7 +69,7 @@ if len(sys.argv) > 5:  # a --settings variant: key=value pairs joined by ':'
     from trajaug.core.config import parse_config
     pairs = dict(pair.split("=", 1) for pair in sys.argv[5].split(":"))
     config = parse_config(CATConfig, {**dataclasses.asdict(config), **pairs}, "--settings")
-trainer = AdversarialTrainer(demos, config, 0.9, 0.1, 0)
+trainer = AdversarialTrainer(demos, config, 0) if by_family else AdversarialTrainer(demos, config, 0.9, 0.1, 0)
 started = time.perf_counter()
 trainer.train()
 print(time.perf_counter() - started)
@@ -73,8 +79,11 @@ print(time.perf_counter() - started)
 FULL_RUN_SNIPPET = SOURCE_PREAMBLE + """
 import hashlib, json, time
 import numpy as np
-from trajaug.augment.base import augment
-from trajaug.augment.cat import CATConfig
+from trajaug.augment import augment
+try:  # the layout by family, or a commit from before it
+    from trajaug.augment.adversarial.cat import CATConfig
+except ImportError:
+    from trajaug.augment.cat import CATConfig
 from trajaug.datasets.registry import load
 demos = load("halfcheetah-expert").first_episodes(7)
 started = time.perf_counter()

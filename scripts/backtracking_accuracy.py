@@ -1,4 +1,4 @@
-"""How accurate are the backtracking models, and what do their truncation rules cost? (issue 29)
+"""How accurate are the backtracking models, and what do their truncation rules cost?
 
     .venv/bin/python scripts/backtracking_accuracy.py [--dataset halfcheetah-expert] [--episodes 7] [--seed 100]
                                                     [--bounds 0 2 1 0.5] [--traces 300] [--out runs/bench/recall]
@@ -10,7 +10,7 @@
    solved step, and how far the solution is from the stored predecessor (contacts make some predecessors
    non-unique; every converged one is an exact predecessor of the stored successor).
 
-Choose settings with a tuning seed (≥ 100). Writes ``results.json`` and ``table.md`` under ``--out``.
+Settings are chosen with seeds ≥ 100. Writes ``results.json`` and ``table.md`` under ``--out``.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from trajaug.augment.backtracking import Transitions
-from trajaug.augment.base import torch_threads
-from trajaug.augment.bdm import BDMConfig
-from trajaug.augment.inverse_sim import InverseDynamics
-from trajaug.augment.reverse import EnsembleSettings, LearnedReverse, backtrack
+from trajaug.augment.backtracking.bdm import BDMConfig
+from trajaug.augment.backtracking.inverse_sim import InverseDynamics
+from trajaug.augment.backtracking.model import Transitions
+from trajaug.augment.backtracking.reverse import LearnedReverse, backtrack
 from trajaug.core.dataset import Dataset
+from trajaug.core.nn import torch_threads
 from trajaug.core.report import markdown_table, write_json, write_markdown
 from trajaug.datasets.check import dynamics_errors
 from trajaug.datasets.registry import load
@@ -44,10 +44,9 @@ def as_dataset(observations: np.ndarray, actions: np.ndarray, next_observations:
 
 
 def learned_rows(demos: Dataset, args: argparse.Namespace) -> list[dict[str, Any]]:
-    c = BDMConfig()
-    settings = EnsembleSettings(c.members, c.elites, c.hidden, c.holdout, c.patience, c.steps, c.batch_size, c.lr)
+    c = BDMConfig(max_disagreement=0.0)  # the bounds below are set one by one
     started = time.perf_counter()
-    model = LearnedReverse(Transitions.from_dataset(demos), settings, c.noise_scale, c.margin, 0.0, 0.0, args.seed)
+    model = LearnedReverse(Transitions.from_dataset(demos), c, args.seed)
     fit_seconds = time.perf_counter() - started
     rng = np.random.default_rng(args.seed)
     starts = demos.observations[rng.choice(len(demos), args.traces)].astype(np.float64)

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from trajaug.augment.base import ModelFiles
-from trajaug.augment.cat import CATAugmenter, CATConfig
-from trajaug.augment.generator_env import DemoHints, distort
+from trajaug.augment import ModelFiles
+from trajaug.augment.adversarial.cat import CATAugmenter, CATConfig
+from trajaug.augment.adversarial.envs import DemoHints, distort
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.core.report import format_mean_ci, markdown_table, write_json, write_markdown
 from trajaug.datasets.registry import load

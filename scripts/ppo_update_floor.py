@@ -5,7 +5,7 @@
 CAT's default generator (23 inputs: 17 state + 6 hint; 6 actions; π and V each 256-256 tanh) on a random minibatch
 of 256, one torch thread per thread as ``trajaug augment`` runs it. Rows:
 
-* ``update, one thread`` / ``update, V on a second thread``: :func:`trajaug.augment.ppo.minibatch_step` (forward,
+* ``update, one thread`` / ``update, V on a second thread``: :func:`adversarial.ppo.minibatch_step` (forward,
   backward, gradient clip, Adam), V's half in the same thread or on a helper thread as PPO runs it;
 * ``matrix products`` and ``tanh``: the forward and backward products and the four forward ``tanh`` of that step
   timed alone — the arithmetic no implementation of this loss on one core avoids;
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("runs/ppo-update-floor"))
     args = parser.parse_args()
-    from trajaug.augment import ppo
+    from trajaug.augment.adversarial import ppo
     from trajaug.core.report import markdown_table, write_json, write_markdown
 
     torch.set_num_threads(1)

@@ -6,7 +6,7 @@ CAT's (or GAIL's) default config on the first 7 halfcheetah-expert demos, warm s
 ``trajaug augment`` runs it). Prints and writes (``profile.md``, ``profile.json``) the cumulative seconds of each
 part and its share of the training's wall time; profiling slows the many small calls (policy inference, hint
 lookup) more than the few large ones, so the shares are an upper bound for the former. The value half of each PPO
-minibatch runs on a second thread (``trajaug.augment.ppo.update``); cProfile sees the main thread only, which waits
+minibatch runs on a second thread (``adversarial.ppo.update``); cProfile sees the main thread only, which waits
 for it, so the update's row is its wall time.
 """
 
@@ -23,14 +23,14 @@ from pathlib import Path
 INFERENCE = "policy inference (actions, values, log-probabilities)"
 COLLECTION = "rollout collection (the rest: buffer, GAE, bootstrap)"
 PARTS = [
-    ("PPO's minibatch updates", "augment/ppo.py", "update"),
-    (COLLECTION, "augment/ppo.py", "learn"),
-    ("discriminator updates", "ppo_hooks.py", "__call__"),
-    (INFERENCE, "augment/ppo.py", "step"),
-    ("environment step (ours, the rest)", "ppo_hooks.py", "step_wait"),
+    ("PPO's minibatch updates", "adversarial/ppo.py", "update"),
+    (COLLECTION, "adversarial/ppo.py", "learn"),
+    ("discriminator updates", "reward.py", "__call__"),
+    (INFERENCE, "adversarial/ppo.py", "step"),
+    ("environment step (ours, the rest)", "reward.py", "step"),
     ("MuJoCo mj_step", "~", "<built-in method mujoco._functions.mj_step>"),
-    ("hint lookup (nearest demo state)", "generator_env.py", "nearest_rows"),
-    ("discriminator reward", "discriminator.py", "reward"),
+    ("hint lookup (nearest demo state)", "envs.py", "nearest_rows"),
+    ("discriminator reward", "networks.py", "reward"),
 ]
 INSIDE = {
     COLLECTION: ["PPO's minibatch updates", "discriminator updates", INFERENCE, "environment step (ours, the rest)"],
@@ -54,9 +54,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from trajaug.augment.adversarial_trainer import AdversarialTrainer
-    from trajaug.augment.cat import CATConfig
-    from trajaug.augment.gail import GAILConfig
+    from trajaug.augment.adversarial.cat import CATConfig
+    from trajaug.augment.adversarial.gail import GAILConfig
+    from trajaug.augment.adversarial.trainer import AdversarialTrainer
     from trajaug.core.report import markdown_table, write_json, write_markdown
     from trajaug.datasets.registry import load
 
@@ -64,9 +64,9 @@ def main() -> None:
     demos = load("halfcheetah-expert").first_episodes(7)
     if args.method == "cat":
         config = CATConfig(total_steps=args.steps, bc_warmstart_steps=0)
-        trainer = AdversarialTrainer(demos, config, config.sigma, config.l2_weight, 0)
+        trainer = AdversarialTrainer(demos, config, 0)
     else:
-        trainer = AdversarialTrainer(demos, GAILConfig(total_steps=args.steps, bc_warmstart_steps=0), None, 0.0, 0)
+        trainer = AdversarialTrainer(demos, GAILConfig(total_steps=args.steps, bc_warmstart_steps=0), 0)
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.runcall(trainer.train)

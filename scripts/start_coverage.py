@@ -1,4 +1,4 @@
-"""Where bdm's high-value start states lie compared with all demo states (issue 13: why do high-value starts do
+"""Where bdm's high-value start states lie compared with all demo states (why do high-value starts do
 worse than uniform ones on HalfCheetah?).
 
     .venv/bin/python scripts/start_coverage.py [DATASET] [--demos 7] [--clusters 10]
@@ -18,8 +18,8 @@ import argparse
 
 import numpy as np
 
-from trajaug.augment.bdm import BDMConfig
-from trajaug.augment.starts import _per_demo, relative_position, top_share, value_estimate
+from trajaug.augment.backtracking.bdm import BDMConfig
+from trajaug.augment.backtracking.starts import _per_demo, relative_position, top_share, value_estimate
 from trajaug.datasets.registry import load
 
 

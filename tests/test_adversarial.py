@@ -9,23 +9,26 @@ import numpy as np
 import pytest
 import torch
 
-from trajaug.augment.adversarial_trainer import AdversarialTrainer
-from trajaug.augment.base import ModelFiles, get_augmenter
-from trajaug.augment.cat import CATConfig
-from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
-from trajaug.augment.generator_env import distort
+from trajaug.augment import ModelFiles, get_augmenter
+from trajaug.augment.adversarial.cat import CATConfig
+from trajaug.augment.adversarial.envs import distort
+from trajaug.augment.adversarial.gail import GAILConfig
+from trajaug.augment.adversarial.trainer import AdversarialTrainer
+from trajaug.augment.networks import Discriminator
 from trajaug.core.dataset import Dataset, concatenate
 from trajaug.core.errors import TrajaugInputError
 
 TINY = CATConfig(total_steps=512, n_envs=2, n_steps=256, ppo_batch_size=128, ppo_epochs=1, hidden=(64, 64),
                  bc_warmstart_steps=1000)
+GAIL_TINY = GAILConfig(total_steps=512, n_envs=2, n_steps=256, ppo_batch_size=128, ppo_epochs=1, hidden=(64, 64),
+                       bc_warmstart_steps=1000)
 
 
 def test_discriminator_loss_falls_against_random_actions(cheetah_demos: Dataset) -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     states, actions = cheetah_demos.observations, cheetah_demos.actions
-    disc = Discriminator(17, 6, states.mean(0), states.std(0) + 1e-3, DiscriminatorConfig(lr=1e-3))
+    disc = Discriminator(17, 6, states.mean(0), states.std(0) + 1e-3, hidden=(64, 64), lr=1e-3)
     generated = rng.uniform(-1, 1, size=actions.shape)
     first = disc.update(states, actions, states, generated, rng)
     last = disc.update(states, actions, states, generated, rng, epochs=60)
@@ -36,14 +39,14 @@ def test_discriminator_loss_falls_against_random_actions(cheetah_demos: Dataset)
 
 def test_reward_is_minus_log_one_minus_d(cheetah_demos: Dataset) -> None:
     states, actions = cheetah_demos.observations[:5], cheetah_demos.actions[:5]
-    disc = Discriminator(17, 6, np.zeros(17), np.ones(17), DiscriminatorConfig())
+    disc = Discriminator(17, 6, np.zeros(17), np.ones(17), hidden=(64, 64), lr=3e-4)
     with torch.no_grad():
         d = torch.sigmoid(disc(torch.tensor(states), torch.tensor(actions))).double().numpy()
     np.testing.assert_allclose(disc.reward(states, actions), -np.log(1 - d), rtol=1e-5)
 
 
 def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, tmp_path: Path) -> None:
-    trainer = AdversarialTrainer(cheetah_demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    trainer = AdversarialTrainer(cheetah_demos, TINY, seed=0)
     trainer.train()
     rng = np.random.default_rng(1)
     states, actions = cheetah_demos.observations[:500], cheetah_demos.actions[:500]
@@ -54,17 +57,16 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
     assert len(trainer.history) == 1 and np.isfinite(trainer.history[0]["loss"])
     path = tmp_path / "generator.pt"
     trainer.save(path)
-    loaded = AdversarialTrainer(cheetah_demos, TINY, sigma=0.9, l2_weight=0.1, seed=7)
+    loaded = AdversarialTrainer(cheetah_demos, TINY, seed=7)
     loaded.load(path)
     np.testing.assert_allclose(loaded.act(states, hints), corrected, atol=1e-6)
-    other = AdversarialTrainer(cheetah_demos, TINY, sigma=None, l2_weight=0.0, seed=0)
+    other = AdversarialTrainer(cheetah_demos, GAIL_TINY, seed=0)
     with pytest.raises(TrajaugInputError, match="not for these demos"):
         other.load(path)
-    other_hint = AdversarialTrainer(cheetah_demos, dataclasses.replace(TINY, hint="time"), sigma=0.9,
-                                    l2_weight=0.1, seed=0)
+    other_hint = AdversarialTrainer(cheetah_demos, dataclasses.replace(TINY, hint="time"), seed=0)
     with pytest.raises(TrajaugInputError, match="trained with --hint nearest, not time"):
         other_hint.load(path)
-    fewer = AdversarialTrainer(cheetah_demos.first_episodes(1), TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    fewer = AdversarialTrainer(cheetah_demos.first_episodes(1), TINY, seed=0)
     with pytest.raises(TrajaugInputError, match="generator was trained on other demos"):
         fewer.load(path)
     (tmp_path / "junk.pt").write_bytes(b"junk")
@@ -75,7 +77,7 @@ def test_warm_start_denoises_and_generator_round_trips(cheetah_demos: Dataset, t
 
 
 def test_a_loaded_generator_goes_on_training_from_its_weights(cheetah_demos: Dataset, tmp_path: Path) -> None:
-    from trajaug.augment.cat import CATAugmenter
+    from trajaug.augment.adversarial.cat import CATAugmenter
 
     demos = cheetah_demos.first_episodes(1)
     first, second = tmp_path / "first.pt", tmp_path / "second.pt"
@@ -105,7 +107,7 @@ def test_a_loaded_generator_goes_on_training_from_its_weights(cheetah_demos: Dat
 
 def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheetah_demos: Dataset,
                                                                           tmp_path: Path) -> None:
-    from trajaug.augment.base import augment
+    from trajaug.augment import augment
     from trajaug.datasets.check import physics_check
 
     demos = cheetah_demos.first_episodes(1)
@@ -128,7 +130,7 @@ def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheeta
 
 
 def test_nearest_hint_is_the_action_of_the_nearest_demo_state(cheetah_demos: Dataset) -> None:
-    from trajaug.augment.generator_env import DemoHints
+    from trajaug.augment.adversarial.envs import DemoHints
 
     demos = cheetah_demos.first_episodes(2)
     mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
@@ -150,8 +152,8 @@ def test_nearest_hint_is_the_action_of_the_nearest_demo_state(cheetah_demos: Dat
 @pytest.mark.parametrize("method", ["cat", "gail"])
 def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dataset, tmp_path: Path,
                                                              method: str) -> None:
-    from trajaug.augment.base import augment
-    from trajaug.augment.gail import GAILConfig
+    from trajaug.augment import augment
+    from trajaug.augment.adversarial.gail import GAILConfig
 
     demos = cheetah_demos.first_episodes(2)
     path = tmp_path / "generator.pt"
@@ -163,7 +165,7 @@ def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dat
                        files=ModelFiles(save=str(path)))
     kept, summary = augment(method, demos, dataclasses.replace(tiny, keep_fraction=0.5), per_episode=2, seed=5,
                             files=ModelFiles(load=str(path)))
-    trainer = AdversarialTrainer(demos, tiny, sigma=0.9 if method == "cat" else None, l2_weight=0.0, seed=0)
+    trainer = AdversarialTrainer(demos, tiny, seed=0)
     trainer.load(path)
     log_d = trainer.discriminator.log_probability(every.observations, every.actions)
     scores = np.array([log_d[a:b].mean() for a, b in every.episode_bounds]).reshape(2, 4)
@@ -181,7 +183,7 @@ def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dat
 
 
 def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Dataset) -> None:
-    from trajaug.augment.base import augment
+    from trajaug.augment import augment
 
     first = cheetah_demos.first_episodes(1)
     timeouts = np.zeros(30, bool)
@@ -197,7 +199,7 @@ def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Da
     np.testing.assert_allclose(to_limit.observations[:30], as_demo.observations[:30], atol=1e-5)
     with pytest.raises(TrajaugInputError, match="horizon env needs hint nearest"):
         CATConfig(horizon="env", hint="time")
-    from trajaug.augment.gail import GAILConfig
+    from trajaug.augment.adversarial.gail import GAILConfig
 
     assert GAILConfig(horizon="env", hint="time", starts="reset").horizon == "env"  # GAIL sees no hint
     with pytest.raises(TrajaugInputError, match="horizon must be one of demo, env"):
@@ -205,18 +207,18 @@ def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Da
 
 
 def test_reset_starts_and_training_noise_change_the_generators_episodes(cheetah_demos: Dataset) -> None:
-    from trajaug.augment.base import augment
-    from trajaug.augment.generator_env import DemoStartVecEnv
+    from trajaug.augment import augment
+    from trajaug.augment.adversarial.envs import DemoStartEnvs
     from trajaug.sim.rollout import make_env
 
     demos = cheetah_demos.first_episodes(2)
     mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
     horizons = demos.episode_lengths()
 
-    def env(starts: str, action_noise: float) -> DemoStartVecEnv:
-        return DemoStartVecEnv(demos, mean, std, 0.9, [7], "nearest", horizons, starts, action_noise)
+    def env(starts: str, action_noise: float) -> DemoStartEnvs:
+        return DemoStartEnvs(demos, mean, std, 0.9, [7], "nearest", horizons, starts, action_noise)
 
-    def first_state(vec: DemoStartVecEnv, seed: int) -> np.ndarray:
+    def first_state(vec: DemoStartEnvs, seed: int) -> np.ndarray:
         vec.seed(seed)  # used by the next reset, as stable-baselines3 seeds its environments
         return vec.reset()[0, :demos.obs_dim]
 
@@ -268,7 +270,7 @@ def _episodes(lengths: list[int], terminated: list[bool], marks: list[float]) ->
 
 
 def test_rejection_ranks_rollouts_that_end_early_last() -> None:
-    from trajaug.augment.rejection import lasting_per_demo, most_expert_like
+    from trajaug.augment.adversarial.rejection import lasting_per_demo, most_expert_like
 
     # 4 candidates for each of two demos (horizons 10 and 6 steps); the mark stands for mean log D
     generated = _episodes([10, 10, 4, 10, 6, 2, 6, 6], [False, False, True, False, False, True, False, False],
@@ -293,7 +295,7 @@ def test_rejection_ranks_rollouts_that_end_early_last() -> None:
 
 
 def test_more_sampling_rounds_refill_the_demos_whose_candidates_fell(cheetah_demos: Dataset) -> None:
-    from trajaug.augment.base import augment
+    from trajaug.augment import augment
     from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor
 
     # an untrained generator (no warm start, no adversarial phase) makes Hopper fall: every round is drawn
@@ -319,8 +321,8 @@ def test_more_sampling_rounds_refill_the_demos_whose_candidates_fell(cheetah_dem
 
 def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: Dataset, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import trajaug.augment.rejection as rejection
-    from trajaug.augment.cat import CATAugmenter
+    import trajaug.augment.adversarial.rejection as rejection
+    from trajaug.augment.adversarial.cat import CATAugmenter
 
     demos = cheetah_demos.first_episodes(1)
     # HalfCheetah never falls: the probe's verdicts are scripted, 2 candidates per chunk, falls 1, 1, 2
@@ -350,7 +352,7 @@ def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: 
     kept = augmenter.trainer.policy.state_dict()
     assert all(torch.equal(kept[k], snapshots[1][k]) for k in kept)
     assert not all(torch.equal(kept[k], snapshots[2][k]) for k in kept)  # the last chunk moved on
-    loaded = AdversarialTrainer(demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    loaded = AdversarialTrainer(demos, TINY, seed=0)
     loaded.load(path)  # the saved generator is the chosen one
     states, hints = demos.observations[:50], distort(demos.actions[:50], 0.9, np.random.default_rng(0))
     np.testing.assert_allclose(loaded.act(states, hints), augmenter.trainer.act(states, hints), atol=1e-6)
@@ -359,10 +361,10 @@ def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: 
 
 
 def test_the_fall_probe_counts_the_kept_generators_falls() -> None:
-    from trajaug.augment.adversarial import PROBE_STREAM
-    from trajaug.augment.cat import CATAugmenter
-    from trajaug.augment.generator_env import DemoHints, episode_horizons
-    from trajaug.augment.rejection import lasted
+    from trajaug.augment.adversarial.augmenter import PROBE_STREAM
+    from trajaug.augment.adversarial.cat import CATAugmenter
+    from trajaug.augment.adversarial.envs import DemoHints, episode_horizons
+    from trajaug.augment.adversarial.rejection import lasted
     from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor
 
     # a barely trained generator: Hopper falls in some of its probe candidates, not in all
@@ -383,7 +385,7 @@ def test_an_interrupted_chunked_training_goes_on_from_its_last_chunk(cheetah_dem
                                                                      tmp_path: Path) -> None:
     import shutil
 
-    from trajaug.augment.cat import CATAugmenter
+    from trajaug.augment.adversarial.cat import CATAugmenter
 
     demos = cheetah_demos.first_episodes(1)
     config = dataclasses.replace(TINY, total_steps=2 * 512, chunks=2, probe_per_demo=2)
@@ -401,8 +403,8 @@ def test_an_interrupted_chunked_training_goes_on_from_its_last_chunk(cheetah_dem
     assert rerun.fit_stats()["warm_start_loss"] == whole.fit_stats()["warm_start_loss"]
     states, hints = demos.observations[:100], distort(demos.actions[:100], 0.9, np.random.default_rng(0))
     # the second chunk has the very weights of the uninterrupted run's (generator and discriminator)
-    a = AdversarialTrainer(demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
-    b = AdversarialTrainer(demos, TINY, sigma=0.9, l2_weight=0.1, seed=0)
+    a = AdversarialTrainer(demos, TINY, seed=0)
+    b = AdversarialTrainer(demos, TINY, seed=0)
     a.load(tmp_path / "whole.pt.chunk2.pt")
     b.load(tmp_path / "rerun.pt.chunk2.pt")
     np.testing.assert_array_equal(a.act(states, hints), b.act(states, hints))
@@ -415,7 +417,7 @@ def test_an_interrupted_chunked_training_goes_on_from_its_last_chunk(cheetah_dem
 
 
 def test_batched_nearest_hint_finds_the_neighbours_of_single_queries(cheetah_demos: Dataset) -> None:
-    from trajaug.augment.generator_env import DemoHints
+    from trajaug.augment.adversarial.envs import DemoHints
 
     mean, std = cheetah_demos.observations.mean(0), cheetah_demos.observations.std(0) + 1e-3
     hints = DemoHints(cheetah_demos, mean, std, "nearest")
@@ -428,13 +430,13 @@ def test_batched_nearest_hint_finds_the_neighbours_of_single_queries(cheetah_dem
 
 
 def test_generator_vec_env_replays_like_the_simulator(short_cheetah_demos: Dataset) -> None:
-    from trajaug.augment.generator_env import DemoStartVecEnv
+    from trajaug.augment.adversarial.envs import DemoStartEnvs
     from trajaug.sim.rollout import make_env, restore
 
     demos = short_cheetah_demos
     mean, std = demos.observations.mean(0), demos.observations.std(0) + 1e-3
     horizons = np.array([5, 7])
-    env = DemoStartVecEnv(demos, mean, std, 0.5, [3, 4], "time", horizons, "demo", 0.0)
+    env = DemoStartEnvs(demos, mean, std, 0.5, [3, 4], "time", horizons, "demo", 0.0)
     observations = env.reset()
     assert observations.shape == (2, 17 + 6) and observations.dtype == np.float32
     rng = np.random.default_rng(0)

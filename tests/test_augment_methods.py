@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from trajaug.augment import REGISTRY, augment, get_augmenter
-from trajaug.augment.bdm import BDMConfig
-from trajaug.augment.cat import CATConfig
-from trajaug.augment.gail import GAILConfig
+from trajaug.augment.adversarial.cat import CATConfig
+from trajaug.augment.adversarial.gail import GAILConfig
+from trajaug.augment.backtracking.bdm import BDMConfig
+from trajaug.augment.diffusion.synther import SynthERConfig
 from trajaug.augment.mixup import MixupAugmenter
 from trajaug.augment.noise import NoiseConfig
-from trajaug.augment.synther import SynthERConfig
 from trajaug.core.dataset import UNKNOWN_SOURCE, Dataset
 from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.check import check_dataset, dynamics_errors

@@ -11,10 +11,9 @@ import torch
 from click.testing import CliRunner
 
 from trajaug.augment import augment
-from trajaug.augment.backtracking import BacktrackingModel, Transitions, as_tensor, train_backtracking
-from trajaug.augment.bdm import BDMAugmenter, BDMCLAugmenter, BDMConfig
-from trajaug.augment.rewards import formula_reward
-from trajaug.augment.starts import (
+from trajaug.augment.backtracking.bdm import BDMAugmenter, BDMCLAugmenter, BDMConfig
+from trajaug.augment.backtracking.model import BacktrackingModel, Transitions, as_tensor, train_backtracking
+from trajaug.augment.backtracking.starts import (
     goal_gan_starts,
     high_value_starts,
     returns_to_go,
@@ -23,6 +22,7 @@ from trajaug.augment.starts import (
     uniform_starts,
     value_estimate,
 )
+from trajaug.augment.rewards import formula_reward
 from trajaug.cli.main import cli
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
@@ -254,7 +254,7 @@ def test_both_methods_run_from_the_cli_on_a_d4rl_file(cheetah_file: Path, tmp_pa
 
 
 def test_bdm_cl_starts_uniformly_in_its_windows_and_reaches_the_head(demos: Dataset) -> None:
-    from trajaug.augment.bdm import BDMCLConfig
+    from trajaug.augment.backtracking.bdm import BDMCLConfig
 
     assert BDMCLConfig().start == "uniform" and BDMConfig().start == "high-value"
     assert BDMCLAugmenter.Config is BDMCLConfig and BDMCLConfig().noise_scale == BDMConfig().noise_scale == 0.5

@@ -1,4 +1,4 @@
-"""trajaug's PPO (trajaug.augment.ppo): the same weights as stable-baselines3's PPO at the same seed, SB3's parameter
+"""trajaug's PPO (adversarial.ppo): the same weights as stable-baselines3's PPO at the same seed, SB3's parameter
 names, and GAE(λ) as the formula gives it."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from trajaug.augment.ppo import ActorCritic, PPOSettings, Rollout, learn
+from trajaug.augment.adversarial.config import AdversarialConfig
+from trajaug.augment.adversarial.ppo import ActorCritic, Rollout, learn
 
-SETTINGS = PPOSettings(n_steps=64, batch_size=32, epochs=2, lr=3e-4, gamma=0.99, gae_lambda=0.95)
+SETTINGS = AdversarialConfig(n_steps=64, ppo_batch_size=32, ppo_epochs=2, ppo_lr=3e-4, gamma=0.99, gae_lambda=0.95)
 HIDDEN, LOG_STD_INIT, SEED = (32, 32), -0.5, 3
 
 
@@ -23,8 +24,8 @@ def _pendulums():  # type: ignore[no-untyped-def]
 def _sb3_weights(steps: int) -> dict[str, torch.Tensor]:
     from stable_baselines3 import PPO
 
-    model = PPO("MlpPolicy", _pendulums(), n_steps=SETTINGS.n_steps, batch_size=SETTINGS.batch_size,
-                n_epochs=SETTINGS.epochs, learning_rate=SETTINGS.lr, gamma=SETTINGS.gamma,
+    model = PPO("MlpPolicy", _pendulums(), n_steps=SETTINGS.n_steps, batch_size=SETTINGS.ppo_batch_size,
+                n_epochs=SETTINGS.ppo_epochs, learning_rate=SETTINGS.ppo_lr, gamma=SETTINGS.gamma,
                 gae_lambda=SETTINGS.gae_lambda, seed=SEED, device="cpu", verbose=0,
                 policy_kwargs={"net_arch": {"pi": list(HIDDEN), "vf": list(HIDDEN)}, "activation_fn": torch.nn.Tanh,
                                "log_std_init": LOG_STD_INIT})
@@ -86,7 +87,7 @@ def test_log_prob_is_the_diagonal_gaussian_density() -> None:
 def test_minibatch_step_gives_the_same_weights_with_or_without_the_helper_thread() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from trajaug.augment.ppo import minibatch_step, optimizer_for
+    from trajaug.augment.adversarial.ppo import minibatch_step, optimizer_for
 
     generator = torch.Generator().manual_seed(1)
     batch = [torch.randn(shape, generator=generator) for shape in ((64, 5), (64, 2), (64,), (64,), (64,))]

@@ -11,11 +11,11 @@ import torch
 from click.testing import CliRunner
 
 from trajaug.augment import augment
-from trajaug.augment.backtracking import Transitions
-from trajaug.augment.bdm import BDMConfig
-from trajaug.augment.ensemble import GaussianEnsemble, fit_ensemble, holdout_split
-from trajaug.augment.inverse_sim import InverseDynamics
-from trajaug.augment.reverse import EnsembleSettings, LearnedReverse, SimulatorReverse, backtrack
+from trajaug.augment.backtracking.config import BDMConfig
+from trajaug.augment.backtracking.ensemble import GaussianEnsemble, fit_ensemble, holdout_split
+from trajaug.augment.backtracking.inverse_sim import InverseDynamics
+from trajaug.augment.backtracking.model import Transitions
+from trajaug.augment.backtracking.reverse import LearnedReverse, SimulatorReverse, backtrack
 from trajaug.cli.main import cli
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
@@ -23,7 +23,8 @@ from trajaug.datasets.check import physics_check
 from trajaug.sim.rollout import make_env, restore, state_from_observation
 from trajaug.storage.d4rl import write_d4rl
 
-SMALL = EnsembleSettings(members=4, elites=2, hidden=(32, 32), max_steps=300, patience=3)
+SMALL = BDMConfig(members=4, elites=2, hidden=(32, 32), steps=300, patience=3, noise_scale=0.5, margin=0.1,
+                  max_disagreement=0.0, forward_bound=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,7 @@ def demos(short_cheetah_demos: Dataset) -> Dataset:
 
 @pytest.fixture(scope="module")
 def learned(demos: Dataset) -> LearnedReverse:
-    return LearnedReverse(Transitions.from_dataset(demos), SMALL, noise_scale=0.5, margin=0.1,
-                          max_disagreement=0.0, forward_bound=0.0, seed=0)
+    return LearnedReverse(Transitions.from_dataset(demos), SMALL, seed=0)
 
 
 # -- ensembles ----------------------------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ def test_simulator_traces_pass_the_physics_check(demos: Dataset) -> None:
 
 def test_a_step_that_does_not_converge_ends_its_trace_and_is_counted(demos: Dataset,
                                                                      learned: LearnedReverse) -> None:
-    model = SimulatorReverse(learned, "HalfCheetah-v5", tolerance=1e-6, max_iterations=20)
+    model = SimulatorReverse(learned, "HalfCheetah-v5", BDMConfig(solve_tolerance=1e-6, solve_iterations=20))
     solve = model.inverse.predecessors
     calls = []
 

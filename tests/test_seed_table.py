@@ -78,7 +78,7 @@ def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path,
         raise AssertionError("a finished cell ran again")
 
     monkeypatch.setattr(batch_module, "train_bc", must_not_run)
-    monkeypatch.setattr("trajaug.augment.base.augment", must_not_run)
+    monkeypatch.setattr("trajaug.experiments.runner.augment", must_not_run)
     again = run_seed_table(config, out, workers=1)
     assert [r["bc_return"] for r in again["table"]] == [r["bc_return"] for r in result["table"]]
     # a moved folder: its finished sets are found where they are now

@@ -10,10 +10,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from trajaug.augment import augment
-from trajaug.augment.base import ModelFiles
-from trajaug.augment.diffusion import EDM, ResidualMLPDenoiser
-from trajaug.augment.synther import SynthERConfig
+from trajaug.augment import ModelFiles, augment
+from trajaug.augment.diffusion.edm import EDM, ResidualMLPDenoiser
+from trajaug.augment.diffusion.synther import SynthERConfig
 from trajaug.cli.main import cli
 from trajaug.core.dataset import Dataset
 from trajaug.storage.d4rl import read_d4rl, write_d4rl

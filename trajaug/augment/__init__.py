@@ -1,6 +1,15 @@
-"""Augmentation methods. Importing this package registers every method (one line each)."""
+"""Augmentation methods, one family per subpackage, behind :class:`Augmenter` and the registry.
 
-from trajaug.augment import bdm, cat, gail, mixup, noise, synther  # noqa: F401
-from trajaug.augment.base import REGISTRY, Augmenter, augment, get_augmenter, register
+Importing this package imports every method, which registers it (``trajaug augment METHOD``):
+``noise``, ``mixup`` (modules here), ``cat``, ``gail`` (:mod:`trajaug.augment.adversarial`), ``bdm``, ``bdm-cl``
+(:mod:`trajaug.augment.backtracking`), ``synther`` (:mod:`trajaug.augment.diffusion`).
+"""
 
-__all__ = ["REGISTRY", "Augmenter", "augment", "get_augmenter", "register"]
+from trajaug.augment import mixup, noise  # noqa: F401
+from trajaug.augment.adversarial import cat, gail  # noqa: F401
+from trajaug.augment.apply import augment, check_demos
+from trajaug.augment.backtracking import bdm  # noqa: F401
+from trajaug.augment.base import REGISTRY, Augmenter, ModelFiles, Progress, get_augmenter, register
+from trajaug.augment.diffusion import synther  # noqa: F401
+
+__all__ = ["REGISTRY", "Augmenter", "ModelFiles", "Progress", "augment", "check_demos", "get_augmenter", "register"]

@@ -15,7 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from trajaug.augment.base import Augmenter, Progress, demo_action_table, execute_from_demos, register
+from trajaug.augment.base import Augmenter, Progress, register
+from trajaug.augment.simulate import demo_action_table, execute_from_demos
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
 

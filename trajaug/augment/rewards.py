@@ -53,7 +53,7 @@ def formula_reward(env_id: str) -> RewardFn | None:
 def reward_model(demos: Dataset, mode: str, steps: int, seed: int) -> tuple[RewardFn, str]:
     """(reward function, its source): the formula (``formula``, or ``auto`` where one exists), else an MLP
     regressing r on (s, a, s') from the demos for ``steps`` updates (``learned``)."""
-    from trajaug.augment.backtracking import MLPRegressor
+    from trajaug.augment.networks import MLPRegressor
 
     assert demos.env_id is not None
     formula = formula_reward(demos.env_id) if mode != "learned" else None

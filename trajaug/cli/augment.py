@@ -38,16 +38,17 @@ def _augment_command(method: str) -> click.Command:
     @config_options(cls.Config)
     @_model_file_options(cls.model_files)
     def command(**options: Any) -> None:
-        from trajaug.augment.base import ModelFiles, augment_to_file
+        from trajaug.augment import ModelFiles
+        from trajaug.experiments.runner import augment_to_file
 
         config: Any = config_from_options(cls.Config, options)
         files = config_from_options(ModelFiles, options)
         with progress_bar(f"{method}: trajectories", None) as advance:
-            out, summary = augment_to_file(
+            made = augment_to_file(
                 method, options["dataset"], options["out"], options["episodes"], options["episodes_seed"],
                 options["per_episode"], options["seed"], options["with_expert"], options["force"], config,
                 options["env_id"], progress=advance, files=files)
-        _report(method, out, summary)
+        _report(method, made.path, made.summary)
 
     doc = (sys.modules[cls.__module__].__doc__ or "").strip()
     return click.command(method, help=doc, short_help=doc.splitlines()[0] if doc else None)(command)
@@ -93,9 +94,8 @@ def _report(method: str, out: Path, summary: dict[str, Any]) -> None:
 
 
 def _add_augment_commands() -> None:
-    from trajaug.augment.base import REGISTRY, get_augmenter
+    from trajaug.augment import REGISTRY
 
-    get_augmenter("noise")  # fills the registry
     for method in sorted(REGISTRY):
         augment.add_command(_augment_command(method))
 

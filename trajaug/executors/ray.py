@@ -69,8 +69,8 @@ class RayExecutor(Executor):
         if self._owns_ray:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "configure_logging": False}
-            # Ray runs task workers at nice 15; on a machine with other work that starves the cells (measured: BC
-            # ran 10× slower next to a normal-priority job). Cells are the main work here: run them at nice 0.
+            # Ray runs task workers at nice 15; on a machine with other work that starves the cells (docs/cluster.md).
+            # Cells are the main work here: run them at nice 0.
             os.environ.setdefault("RAY_worker_niceness", "0")
             try:
                 if address:

@@ -48,14 +48,14 @@ from trajaug.experiments.bench.config import (
 from trajaug.experiments.bench.seed_table_report import summarize, write_table
 
 if TYPE_CHECKING:
-    from trajaug.augment.base import ModelFiles
+    from trajaug.augment import ModelFiles
 
 
 def row_method(row: str) -> tuple[str, dict[str, Any]]:
     """(registered method, config overrides) of a table row: a name of :data:`ROWS`, or an ablation spelled
     ``METHOD:key=value[:key=value…]`` with keys of the method's config (``bdm:start=uniform:noise_scale=0.5``);
     values take the type of the field's default. Raises :class:`TrajaugInputError` for an unknown method or key."""
-    from trajaug.augment.base import get_augmenter
+    from trajaug.augment import get_augmenter
     from trajaug.core.config import parse_pairs
 
     if ":" not in row:
@@ -95,10 +95,9 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
     """Make one row's augmented set for one seed, in a scratch folder; returns its summary (with physics
     statistics) and its files for the driver to write under ``out_dir/data/`` (the summary ``.physics.json`` last:
     it marks the set finished). ``shared``: shipped datasets (see :func:`trajaug.bc.batch.local_dataset`)."""
-    from trajaug.augment.base import augment_to_file
     from trajaug.core.errors import TrajaugInputError
     from trajaug.datasets.check import physics_check
-    from trajaug.storage.d4rl import read_d4rl
+    from trajaug.experiments.runner import augment_to_file
 
     row, seed = job
     name = augmented_name(row, seed, config)
@@ -110,17 +109,15 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
         if files.load and not Path(files.load).is_file():
             raise TrajaugInputError(f"{files.load}: the run in {config.generators_from} kept no generator for {name}")
         keeps_generator = method in KEPT_MODELS
+        recorded = files
         if keeps_generator:  # a trained generator is kept next to its set, to sample more from it later
             files = dataclasses.replace(files, save=str(path) + GENERATOR_SUFFIX)
-        _, summary = augment_to_file(method, local_dataset(config.dataset, shared or {}), path, config.demos, None,
-                                     per_episode, seed, force=True, config=method_config,
-                                     source_name=config.dataset, files=files)
-        if keeps_generator:  # record where the generator will be, not the scratch folder it was written to
-            record_path = path.with_name(name + ".config.json")
-            made = json.loads(record_path.read_text())
-            made["model_files"] = {**made["model_files"], "save": str(final) + GENERATOR_SUFFIX}
-            record_path.write_text(json.dumps(made, indent=2, default=str))
-        report = physics_check(read_d4rl(path), max_transitions=2000, seed=seed)
+            recorded = dataclasses.replace(files, save=str(final) + GENERATOR_SUFFIX)  # where it will be
+        made = augment_to_file(method, local_dataset(config.dataset, shared or {}), path, config.demos, None,
+                               per_episode, seed, force=True, config=method_config, source_name=config.dataset,
+                               files=files, recorded_files=recorded)
+        report = physics_check(made.dataset, max_transitions=2000, seed=seed)
+        summary = made.summary
         record = {**summary, "output": str(final), "row": row, "seed": seed, "path": str(final),
                   "dynamics_error_median": report.median, "dynamics_error_p95": report.p95,
                   "dynamics_error_relative_p95": report.relative_p95,
@@ -132,7 +129,7 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
 def row_config(row: str, config: SeedTableConfig) -> tuple[str, Any]:
     """(registered method, its resolved config) as a row runs: the method's defaults, the row's overrides, and the
     quick profile's budgets when ``config.quick``."""
-    from trajaug.augment.base import get_augmenter
+    from trajaug.augment import get_augmenter
     from trajaug.core.config import parse_config
 
     method, overrides = row_method(row)
@@ -145,7 +142,7 @@ def row_config(row: str, config: SeedTableConfig) -> tuple[str, Any]:
 def job_config(row: str, seed: int, config: SeedTableConfig) -> tuple[str, Any, ModelFiles]:
     """(registered method, its config, its model files) as job ``(row, seed)`` runs: :func:`row_config`, and with
     ``generators_from`` the generator that run kept for this set to load (sampled, not trained)."""
-    from trajaug.augment.base import ModelFiles, get_augmenter
+    from trajaug.augment import ModelFiles, get_augmenter
 
     method, method_config = row_config(row, config)
     files = ModelFiles()
@@ -158,7 +155,7 @@ def job_config(row: str, seed: int, config: SeedTableConfig) -> tuple[str, Any, 
 def made_with(config_file: Path) -> tuple[Any, ModelFiles] | None:
     """(method config, model files) recorded next to an augmented set, None when there is no readable record.
     Records of older versions, which kept the model files in the config, are read the same way."""
-    from trajaug.augment.base import ModelFiles, split_run_options
+    from trajaug.augment.model_files import ModelFiles, split_run_options
 
     try:
         record = json.loads(config_file.read_text())
@@ -243,7 +240,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
                    ship_data: bool = False) -> dict[str, Any]:
     """Run (or resume) the whole table on ``executor`` (default: a LocalExecutor of ``workers`` processes); returns
     the summary rows and the written files. ``ship_data``: send datasets to the workers (no shared filesystem)."""
-    from trajaug.augment.base import REGISTRY, get_augmenter
+    from trajaug.augment import REGISTRY, get_augmenter
 
     config = resolve_quick(config)
     out = Path(out_dir)
@@ -280,7 +277,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
 
 
 def machine() -> dict[str, Any]:
-    """Where a result was measured: host facts and the git commit of the working tree (if any)."""
+    """Where a result was made (host facts and the git commit of the working tree, if any)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                                 cwd=Path(__file__).parent).stdout.strip() or None

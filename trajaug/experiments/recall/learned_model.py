@@ -1,5 +1,5 @@
 """A learned backtracking model for discrete states: the tabular/softmax analogue of
-:mod:`trajaug.augment.backtracking`'s Gaussian model,
+:mod:`trajaug.augment.backtracking.model`'s Gaussian model,
 
     q(s, a | s') = q(a | s') · q(s | s', a),
 

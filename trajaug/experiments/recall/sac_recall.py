@@ -5,12 +5,12 @@ environment steps once learning has started:
 
 1. **Values.** ``candidates`` states s' are drawn from the replay buffer and scored by SAC's own critic,
    V(s') ≈ min_i Q_i(s', μ(s')) with μ the actor's mean action.
-2. **Backtracking model.** The learned model of :mod:`trajaug.augment.backtracking`,
+2. **Backtracking model.** The learned model of :mod:`trajaug.augment.backtracking.model`,
    q(Δs, a | s') = q(Δs | a, s') · q(a | s'), takes ``model_steps`` maximum-likelihood updates on the buffer
    transitions (s, a, s') whose s' is in the top ``model_top_k`` share of the candidates by value (Alg. 1 line 8:
    the model is fitted where the agent does well).
 3. **Start states (Alg. 2).** ``buffer``: the top ``top_k`` share of the candidates by value (argmax V(s));
-   ``goal-gan``: a Goal GAN (:class:`trajaug.augment.starts.GoalGAN`) trained on those states, whose samples are
+   ``goal-gan``: a Goal GAN (:class:`backtracking.starts.GoalGAN`) trained on those states, whose samples are
    decoded to the nearest buffer state.
 4. **Imitation.** ``n_traces`` recall traces of ``trace_length`` steps are sampled backward from the start states,
    and the actor takes ``imitation_steps`` Adam steps (its own optimizer) on
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from trajaug.augment.backtracking import BacktrackingModel, Transitions, train_backtracking
-from trajaug.augment.starts import GoalGAN
+from trajaug.augment.backtracking.model import BacktrackingModel, Transitions, train_backtracking
+from trajaug.augment.backtracking.starts import GoalGAN
 
 START_MODES = ("buffer", "goal-gan")
 
@@ -44,7 +44,7 @@ class SACRecallConfig:
     env_id: str = "Hopper-v5"
     """MuJoCo task (Gymnasium v5 id)."""
     total_steps: int = 30_000
-    """Environment steps per run (the paper runs 1M; two CPU cores afford tens of thousands per seed)."""
+    """Environment steps per run (the paper runs 1M)."""
     learning_starts: int = 5_000
     """Uniform-random steps before SAC learns (SB3 ``learning_starts``)."""
     hidden: tuple[int, ...] = (256, 256)

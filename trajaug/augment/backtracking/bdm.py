@@ -1,8 +1,8 @@
 """BDM and BDM-CL: recall traces of a backtracking model (Goyal et al., ICLR 2019) as offline augmentation.
 
-``bdm``: fit the backtracking model q(Δs, a | s') = q(Δs | a, s') · q(a | s') (:mod:`trajaug.augment.backtracking`)
+``bdm``: fit the backtracking model q(Δs, a | s') = q(Δs | a, s') · q(a | s') (:mod:`backtracking.model`)
 by maximum likelihood on the demos' one-step transitions (optionally only the most valuable ones, Alg. 1), pick
-``per_episode`` start states per demo (:mod:`trajaug.augment.starts`, Alg. 2), and backtrack ``trace_length`` steps
+``per_episode`` start states per demo (:mod:`backtracking.starts`, Alg. 2), and backtrack ``trace_length`` steps
 from each. Every trace is stored in forward order as one episode ending in a timeout; ``source_episode`` is the demo
 its start state came from (for goal-gan: the demo holding the decoded state). No simulator generates anything.
 
@@ -17,11 +17,11 @@ split evenly over the stages, the remainder going to the stages nearest the head
 demo leave its first, slow steps without data, and BC from such data never sets off from the initial state; the
 curriculum reaches the head.)
 
-The model (``model``, :mod:`trajaug.augment.reverse`): ``learned`` (default) fits q(a | s') and q(Δs | s', a) as
+The model (``model``, :mod:`backtracking.reverse`): ``learned`` (default) fits q(a | s') and q(Δs | s', a) as
 probabilistic ensembles (7 members, 5 elites on a 20% hold-out, early stopping; ROMI / MBPO) and cuts a trace where
 the elites disagree (``max_disagreement``) or a forward ensemble does not land back on s' (``forward_bound``);
 ``simulator`` keeps the learned q(a | s') and takes the predecessor s from MuJoCo's exact inverse
-(:mod:`trajaug.augment.inverse_sim`), ending a trace where the solve does not converge. ``trace_length`` is a
+(:mod:`backtracking.inverse_sim`), ending a trace where the solve does not converge. ``trace_length`` is a
 budget: the realised lengths and the refused steps by reason are in the output's summary (``sample_*``).
 
 Rewards of synthetic transitions (``reward``; stored as ``reward_source``): ``formula`` is the v5 reward read off
@@ -41,21 +41,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from trajaug.augment.backtracking import Transitions
-from trajaug.augment.base import Augmenter, Progress, register
-from trajaug.augment.reverse import (
-    EnsembleSettings,
+from trajaug.augment.backtracking.config import MIN_TRANSITIONS, BDMConfig
+from trajaug.augment.backtracking.model import Transitions
+from trajaug.augment.backtracking.reverse import (
     LearnedReverse,
     ReverseModel,
     SimulatorReverse,
     backtrack,
     trace_statistics,
 )
-from trajaug.augment.rewards import reward_model
-from trajaug.augment.starts import (
-    GAN_DECODINGS,
-    SEGMENTS,
-    START_RULES,
+from trajaug.augment.backtracking.starts import (
     goal_gan_starts,
     high_value_starts,
     segment_bounds,
@@ -64,110 +59,12 @@ from trajaug.augment.starts import (
     value_estimate,
     window_mask,
 )
+from trajaug.augment.base import Augmenter, Progress, register
+from trajaug.augment.rewards import reward_model
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.filter import filter_by_dynamics
 from trajaug.sim.rollout import make_env, state_from_observation
-
-REWARD_MODES = ("auto", "formula", "learned")
-MODELS = ("learned", "simulator")
-MIN_TRANSITIONS = 20
-"""Fewest training transitions the learned ensembles accept (a fifth of them is held out)."""
-
-
-@dataclass(frozen=True)
-class BDMConfig:
-    model: str = "learned"
-    """Backtracking model: learned (probabilistic ensembles) or simulator (MuJoCo's exact predecessor; needs a
-    known HalfCheetah, Hopper or Walker2d environment)."""
-    trace_length: int = 10
-    """Budget L of every recall trace, steps (BMIL's longest: 10); refused steps cut a trace short; bdm-cl: L stages
-    of budgets 1, 2, ..., L."""
-    start: str = "high-value"
-    """Where traces start: high-value (top-k demo states by V), goal-gan, or uniform (Alg. 2); bdm-cl applies it
-    inside each stage's window."""
-    segment: str = "all"
-    """Part of each demo start states come from: all, head, middle or tail (thirds of t / T); bdm-cl splits it
-    into its stage windows."""
-    top_k: float = 0.2
-    """Share of each demo's states (by value; bdm-cl: of each window) that high-value and goal-gan starts come
-    from."""
-    train_top_k: float = 1.0
-    """Alg. 1: train on this share of the most valuable transitions (by V(s_{t+1})) of the chosen demos; 1: all."""
-    train_top_trajectories: int = 0
-    """Alg. 1: train on the best N demos by return (0: all)."""
-    members: int = 7
-    """Members of each ensemble (ROMI, MBPO: 7)."""
-    elites: int = 5
-    """Members with the lowest held-out MSE used for sampling (ROMI, MBPO: 5)."""
-    holdout: float = 0.2
-    """Share of the training transitions held out for early stopping and elite selection (BMIL: 0.2)."""
-    patience: int = 5
-    """Epochs without a 1% held-out improvement before training stops (BMIL, MBPO: 5)."""
-    steps: int = 2000
-    """Most Adam updates per ensemble (training usually stops earlier, by ``patience``)."""
-    batch_size: int = 256
-    """Transitions per member and update."""
-    hidden: tuple[int, ...] = (200, 200)
-    """Hidden sizes of every ensemble member (SiLU MLPs; ROMI: 4×200, BMIL: 4×256)."""
-    lr: float = 1e-3
-    """Adam learning rate of the ensembles (ROMI, BMIL: 1e-3)."""
-    noise_scale: float = 0.5
-    """Multiplies the models' std when sampling (1: sample q as trained; 0: follow the means)."""
-    margin: float = 0.1
-    """Predecessors are kept inside the demos' observed range widened by this share of it on each side (learned:
-    clamped; simulator: the trace ends)."""
-    max_disagreement: float = 1.0
-    """Learned model: end a trace where the state elites' mean predecessors disagree by more than this (std over
-    elites, max over dimensions, observation units; 0: off)."""
-    forward_bound: float = 0.0
-    """Learned model: end a trace where a forward ensemble's forward(s, a) lands farther than this from s'
-    (max-abs, observation units; 0: no forward model)."""
-    solve_tolerance: float = 1e-6
-    """Simulator model: largest max-abs gap between step(s, a) and s' accepted as solved (observation units)."""
-    solve_iterations: int = 20
-    """Simulator model: Newton iterations per MuJoCo step before the solve counts as not converged."""
-    candidates: int = 1
-    """Simulator model: actions drawn per step; the solved predecessor nearest the learned model's guess is kept."""
-    """Simulator model: Newton iterations per MuJoCo step before the solve counts as not converged."""
-    gamma: float = 0.99
-    """Discount of the value estimate's Monte-Carlo return-to-go."""
-    value_steps: int = 2000
-    """Updates of the value MLP regressing the return-to-go (0: rank states by the return-to-go itself)."""
-    gan_steps: int = 2000
-    """Goal GAN updates (--start goal-gan; bdm-cl: one GAN per stage, the updates split evenly)."""
-    gan_lr: float = 2e-4
-    """Goal GAN Adam learning rate (generator and discriminator)."""
-    gan_decode: str = "nearest"
-    """Goal GAN sample → start state: nearest (top-k demo state) or raw (the sample itself)."""
-    reward: str = "auto"
-    """Rewards of synthetic transitions: auto, formula (the env's v5 reward from observations) or learned."""
-    reward_steps: int = 3000
-    """Updates of the learned reward model (used by reward=learned, or auto without a formula)."""
-    max_dynamics_error: float = 0.0
-    """Drop transitions whose one-step dynamics error (simulator check) exceeds this (0: keep all)."""
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("start", START_RULES), ("segment", SEGMENTS), ("gan_decode", GAN_DECODINGS),
-                              ("reward", REWARD_MODES)):
-            if getattr(self, name) not in allowed:
-                raise TrajaugInputError(f"bdm config: {name} must be one of {', '.join(allowed)}, "
-                                        f"got {getattr(self, name)!r}")
-        if self.trace_length < 1 or self.steps < 1 or self.batch_size < 1:
-            raise TrajaugInputError("bdm config: trace_length, steps and batch_size must be ≥ 1")
-        if not (0 < self.top_k <= 1 and 0 < self.train_top_k <= 1 and 0 < self.gamma < 1):
-            raise TrajaugInputError("bdm config: top_k and train_top_k must lie in (0, 1], gamma in (0, 1)")
-        if min(self.value_steps, self.gan_steps, self.reward_steps, self.train_top_trajectories) < 0 or not (
-                self.noise_scale >= 0 and self.max_dynamics_error >= 0):
-            raise TrajaugInputError("bdm config: step counts, noise_scale and max_dynamics_error must be ≥ 0")
-        if self.model not in MODELS:
-            raise TrajaugInputError(f"bdm config: model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if not (1 <= self.elites <= self.members and 0 < self.holdout < 1 and self.patience >= 1
-                and min(self.margin, self.max_disagreement, self.forward_bound) >= 0 and self.solve_tolerance > 0
-                and self.solve_iterations >= 1):
-            raise TrajaugInputError("bdm config: need 1 ≤ elites ≤ members, holdout in (0, 1), patience ≥ 1, "
-                                    "margin, max_disagreement, forward_bound ≥ 0, solve_tolerance > 0")
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
 
 class BacktrackingAugmenter(Augmenter):
@@ -189,15 +86,10 @@ class BacktrackingAugmenter(Augmenter):
                                     "early): use more --episodes or a larger --train-top-k")
         full = Transitions.from_dataset(demos)
         data = Transitions(full.observations[rows], full.actions[rows], full.next_observations[rows])
-        settings = EnsembleSettings(c.members, c.elites, c.hidden, c.holdout, c.patience, c.steps, c.batch_size,
-                                    c.lr)
         simulator = c.model == "simulator"
-        learned = LearnedReverse(data, settings, c.noise_scale, c.margin, c.max_disagreement, c.forward_bound,
-                                 self.seed, states=not simulator or c.candidates > 1)
+        learned = LearnedReverse(data, c, self.seed, states=not simulator or c.candidates > 1)
         assert demos.env_id is not None
-        self.model: ReverseModel = (SimulatorReverse(learned, demos.env_id, c.solve_tolerance, c.solve_iterations,
-                                                     c.candidates)
-                                    if simulator else learned)
+        self.model: ReverseModel = SimulatorReverse(learned, demos.env_id, c) if simulator else learned
         self.reward_fn, self.reward_source = reward_model(demos, c.reward, c.reward_steps, self.seed)
         self.stats: dict[str, Any] = {
             "train_transitions": len(rows), "model": c.model,
@@ -332,8 +224,8 @@ class BDMCLConfig(BDMConfig):
     start: str = "uniform"
     """Where traces start inside each stage's window: uniform (default: the curriculum sets the positions),
     high-value or goal-gan. Ranking by value inside the windows would undo the curriculum at the head: the value
-    rises while the demo accelerates, so the head window's top states are its last ones and the first ≈ 70 steps
-    of every demo get no trace (``scripts/start_coverage.py``, ``scripts/stalls.py``)."""
+    rises while the demo accelerates, so the head window's top states are its last ones and the first steps of
+    every demo get no trace (docs/methods/backtracking.md)."""
 
 
 @register("bdm-cl")

@@ -10,7 +10,7 @@ Value estimate V(s) (the critic of Alg. 2): the discounted Monte-Carlo return-to
 
 where r̄ is the episode's mean reward: a timeout cuts an episode that would have gone on, so its tail is completed
 as if the episode kept its average pace (without this, every state near a timeout would look worthless).
-G is then regressed on the state by a small MLP (:class:`~trajaug.augment.backtracking.MLPRegressor`), which
+G is then regressed on the state by a small MLP (:class:`~trajaug.augment.backtracking.model.MLPRegressor`), which
 smooths the per-step reward noise and is the V(s) states are ranked by; ``value_steps = 0`` ranks by G itself.
 
 * ``high-value``: for each demo, its top-k share of the window's states by V; ``per_episode`` of them are drawn
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trajaug.augment.backtracking import STD_FLOOR, MLPRegressor, mlp
-from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
+from trajaug.augment.networks import STD_FLOOR, Discriminator, MLPRegressor
+from trajaug.augment.networks import silu_mlp as mlp
 from trajaug.core.dataset import Dataset
 
 SEGMENTS = ("all", "head", "middle", "tail")
@@ -142,8 +142,7 @@ class GoalGAN:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.generator = mlp(noise_dim, states.shape[1], hidden)
-            self.discriminator = Discriminator(states.shape[1], 0, self.mean, self.std,
-                                               DiscriminatorConfig(hidden=tuple(hidden), lr=lr))
+            self.discriminator = Discriminator(states.shape[1], 0, self.mean, self.std, hidden, lr)
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=lr)
         self.noise = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng([seed, 13])

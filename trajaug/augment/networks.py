@@ -1,4 +1,7 @@
-"""The GAIL-style discriminator D_u(s, a) shared by CAT and GAIL.
+"""The networks more than one family uses: the GAIL-style discriminator (CAT, GAIL and bdm's goal GAN) and a small
+z-scored MLP regressor (bdm's value estimate and learned reward, SynthER's reward check).
+
+The discriminator D_u(s, a):
 
 D(s, a) = σ(f_u(s, a)) is the probability that (s, a) came from the expert. It is trained to minimise
 
@@ -7,11 +10,13 @@ D(s, a) = σ(f_u(s, a)) is the probability that (s, a) came from the expert. It 
 (β = 1e-3: the entropy bonus of the reference code, which keeps D from saturating), and the generator's
 adversarial reward is r(s, a) = −log(1 − D(s, a)) = softplus(f_u(s, a)).
 States are normalised with the demos' mean and std before they enter the network.
+
+The regressor: x (B, in_dim) → y (B, out_dim), inputs and targets z-scored, fitted by MSE (:class:`MLPRegressor`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -20,30 +25,43 @@ from torch import nn
 
 from trajaug.core.nn import mlp
 
+STD_FLOOR = 1e-3
+"""Floor of every per-dimension std used for normalisation (constant dimensions stay finite)."""
 
-@dataclass(frozen=True)
-class DiscriminatorConfig:
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden sizes of the tanh MLP (reference: 2×64)."""
-    lr: float = 3e-4
-    """Adam learning rate."""
-    entropy_weight: float = 1e-3
-    """β: weight of the entropy bonus on D's Bernoulli output (reference: 1e-3)."""
-    batch_size: int = 256
-    """Expert and generated samples per discriminator update (each)."""
+
+def silu_mlp(in_dim: int, out_dim: int, hidden: Sequence[int]) -> nn.Sequential:
+    """SiLU MLP ``in_dim → hidden… → out_dim`` (linear output)."""
+    return mlp(in_dim, out_dim, hidden, nn.SiLU)
+
+
+def as_tensor(values: np.ndarray) -> torch.Tensor:
+    """A float32 tensor of its own (a copy: dataset arrays are read-only views)."""
+    return torch.from_numpy(np.array(values, np.float32))
+
+
+def z_stats(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std floored at ``STD_FLOOR``) per column of (N, d) values, as float32 tensors (d,)."""
+    values = values.astype(np.float64)
+    return (torch.as_tensor(values.mean(axis=0), dtype=torch.float32),
+            torch.as_tensor(np.maximum(values.std(axis=0), STD_FLOOR), dtype=torch.float32))
 
 
 class Discriminator(nn.Module):
-    """f_u(s, a) → logit; input (B, obs_dim) raw states and (B, act_dim) actions, output (B,) logits."""
+    """f_u(s, a) → logit; input (B, obs_dim) raw states and (B, act_dim) actions, output (B,) logits.
+
+    ``hidden``: sizes of the tanh MLP; ``lr``: Adam's learning rate; ``entropy_weight``: β of the loss;
+    ``batch_size``: expert and generated samples per update (each). CAT and GAIL take them from their config
+    (``disc_*``), the goal GAN of ``bdm`` from its own.
+    """
 
     def __init__(self, obs_dim: int, act_dim: int, obs_mean: np.ndarray, obs_std: np.ndarray,
-                 config: DiscriminatorConfig) -> None:
+                 hidden: Sequence[int], lr: float, entropy_weight: float = 1e-3, batch_size: int = 256) -> None:
         super().__init__()
-        self.config = config
+        self.entropy_weight, self.batch_size = entropy_weight, batch_size
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(obs_std, dtype=torch.float32))
-        self.net = mlp(obs_dim + act_dim, 1, config.hidden, nn.Tanh)
-        self.optimizer = torch.optim.Adam(self.parameters(), lr=config.lr)
+        self.net = mlp(obs_dim + act_dim, 1, hidden, nn.Tanh)
+        self.optimizer = torch.optim.Adam(self.parameters(), lr=lr)
 
     obs_mean: torch.Tensor
     obs_std: torch.Tensor
@@ -62,7 +80,7 @@ class Discriminator(nn.Module):
         logits = torch.cat([expert_logits, generated_logits])
         probability = torch.sigmoid(logits)
         entropy = -(probability * F.logsigmoid(logits) + (1 - probability) * F.logsigmoid(-logits)).mean()
-        loss = classification - self.config.entropy_weight * entropy
+        loss = classification - self.entropy_weight * entropy
         stats = {"loss": float(classification.detach()), "expert_accuracy": float((expert_logits > 0).float().mean()),
                  "generated_accuracy": float((generated_logits < 0).float().mean())}
         return loss, stats
@@ -70,7 +88,7 @@ class Discriminator(nn.Module):
     def update(self, expert_states: np.ndarray, expert_actions: np.ndarray, generated_states: np.ndarray,
                generated_actions: np.ndarray, rng: np.random.Generator, epochs: int = 1) -> dict[str, float]:
         """Adam steps over the generated samples (``epochs`` passes), each paired with a random expert batch."""
-        batch = self.config.batch_size
+        batch = self.batch_size
         stats: dict[str, float] = {}
         for _ in range(epochs):
             order = rng.permutation(len(generated_states))
@@ -102,3 +120,42 @@ class Discriminator(nn.Module):
         """r(s, a) = −log(1 − D(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64."""
         logits = self._logits(states, actions)
         return F.softplus(logits).double().numpy()
+
+
+class MLPRegressor(nn.Module):
+    """x (B, in_dim) → y (B, out_dim); inputs and targets z-scored with the training data's statistics,
+    fitted by MSE with Adam on uniform minibatches (with replacement)."""
+
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray, hidden: Sequence[int], seed: int) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = silu_mlp(inputs.shape[1], targets.shape[1], hidden)
+        self.x_mean, self.x_std = z_stats(inputs)
+        self.y_mean, self.y_std = z_stats(targets)
+
+    @classmethod
+    def fit(cls, inputs: np.ndarray, targets: np.ndarray, hidden: Sequence[int], steps: int, seed: int,
+            lr: float = 1e-3, batch_size: int = 256) -> tuple[MLPRegressor, list[float]]:
+        """A regressor trained for ``steps`` updates on (N, in_dim) → (N, out_dim); returns it and its losses
+        (MSE in target std units)."""
+        model = cls(inputs, targets, hidden, seed)
+        x = (as_tensor(inputs) - model.x_mean) / model.x_std
+        y = (as_tensor(targets) - model.y_mean) / model.y_std
+        rng = np.random.default_rng([seed, 11])
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        losses = []
+        for _ in range(steps):
+            rows = torch.as_tensor(rng.integers(0, len(x), size=batch_size))
+            loss = F.mse_loss(model.net(x[rows]), y[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        return model, losses
+
+    @torch.no_grad()
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """(B, out_dim) float64 predictions for (B, in_dim) inputs."""
+        x = (as_tensor(inputs) - self.x_mean) / self.x_std
+        return (self.net(x) * self.y_std + self.y_mean).double().numpy()

@@ -1,4 +1,4 @@
-"""The config of the adversarial generator training shared by CAT and GAIL (see :mod:`trajaug.augment.adversarial`).
+"""The config of the adversarial generator training shared by CAT and GAIL (see :mod:`adversarial.augmenter`).
 
 The defaults are the reference's where it has one (reference §2); our additions (warm start, nearest-state hint,
 rejection sampling) say so in their docstrings, and the method page (docs/methods/cat.md) says how they were chosen.
@@ -7,7 +7,6 @@ rejection sampling) say so in their docstrings, and the method page (docs/method
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from trajaug.core.errors import TrajaugInputError
 
@@ -88,8 +87,11 @@ class AdversarialConfig:
     probe_per_demo: int = 60
     """Candidates per demo of the fall count after each chunk (``chunks`` > 1)."""
 
-    corrects_hint: ClassVar[bool] = True
-    """Whether the generator sees the hint a' (CAT); GAIL's does not, so ``hint`` constrains nothing there."""
+    @property
+    def distortion(self) -> tuple[float, float] | None:
+        """(σ of the hint a' the generator corrects, λ of the ||a − a'||² term) for CAT; None for GAIL, whose
+        generator sees no hint (so ``hint`` constrains nothing there) and has no L2 term."""
+        return None
 
     def __post_init__(self) -> None:
         for name in ("execution_noise", "training_noise"):
@@ -108,7 +110,7 @@ class AdversarialConfig:
             raise TrajaugInputError(f"horizon must be one of {', '.join(HORIZONS)}, got {self.horizon!r}")
         if self.starts not in STARTS:
             raise TrajaugInputError(f"starts must be one of {', '.join(STARTS)}, got {self.starts!r}")
-        if self.corrects_hint and self.horizon == "env" and self.hint == "time":
+        if self.distortion is not None and self.horizon == "env" and self.hint == "time":
             raise TrajaugInputError("horizon env needs hint nearest: the time-indexed hint ends with its demo")
-        if self.corrects_hint and self.starts == "reset" and self.hint == "time":
+        if self.distortion is not None and self.starts == "reset" and self.hint == "time":
             raise TrajaugInputError("starts reset needs hint nearest: the time-indexed hint follows one demo")

@@ -1,6 +1,6 @@
-"""The generator and discriminator of CAT and GAIL, and how they are trained (see ``trajaug.augment.adversarial``).
+"""The generator and discriminator of CAT and GAIL, and how they are trained (see ``adversarial.augmenter``).
 
-``AdversarialTrainer`` holds the PPO policy π(a | [ŝ, a']) (``trajaug.augment.ppo``) and the discriminator D(s, a):
+``AdversarialTrainer`` holds the PPO policy π(a | [ŝ, a']) (``adversarial.ppo``) and the discriminator D(s, a):
 a warm start regresses the policy mean on the demo actions, then PPO maximises the discriminator reward of
 ``ppo_hooks`` while D takes one pass per rollout. It saves and loads both as a ``weights_only`` file.
 """
@@ -15,28 +15,30 @@ from typing import Any
 import numpy as np
 import torch
 
-from trajaug.augment.adversarial_config import AdversarialConfig
+from trajaug.augment.adversarial.config import AdversarialConfig
+from trajaug.augment.adversarial.envs import DemoStartEnvs, distort, episode_horizons
+from trajaug.augment.adversarial.ppo import ActorCritic, learn
 from trajaug.augment.base import Progress
-from trajaug.augment.discriminator import Discriminator, DiscriminatorConfig
-from trajaug.augment.generator_env import DemoStartVecEnv, distort, episode_horizons
-from trajaug.augment.ppo import ActorCritic, PPOSettings, learn
+from trajaug.augment.networks import Discriminator
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
 
 
 class AdversarialTrainer:
-    """Trains the generator policy and the discriminator; ``sigma=None`` and ``l2_weight=0`` give GAIL."""
+    """Trains the generator policy and the discriminator as ``config`` says (CAT's or GAIL's: its ``distortion``)."""
 
-    def __init__(self, demos: Dataset, config: AdversarialConfig, sigma: float | None, l2_weight: float,
-                 seed: int) -> None:
-        self.demos, self.config, self.sigma, self.l2_weight, self.seed = demos, config, sigma, l2_weight, seed
+    def __init__(self, demos: Dataset, config: AdversarialConfig, seed: int) -> None:
+        self.demos, self.config, self.seed = demos, config, seed
+        self.sigma: float | None = None  # σ of the hint (None: no hint, GAIL) and λ of the L2 term
+        self.l2_weight = 0.0
+        if config.distortion is not None:
+            self.sigma, self.l2_weight = config.distortion
         self.obs_mean = demos.observations.mean(axis=0).astype(np.float64)
         self.obs_std = demos.observations.std(axis=0).astype(np.float64) + 1e-3
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         self.discriminator = Discriminator(demos.obs_dim, demos.act_dim, self.obs_mean, self.obs_std,
-                                           DiscriminatorConfig(config.disc_hidden, config.disc_lr,
-                                                               config.disc_entropy_weight))
+                                           config.disc_hidden, config.disc_lr, config.disc_entropy_weight)
         self.history: list[dict[str, float]] = []
         self.policy: Any = None
 
@@ -53,11 +55,11 @@ class AdversarialTrainer:
     def train(self, progress: Progress | None = None, steps: int | None = None) -> None:
         """Warm-start (unless a generator was loaded) and run ``steps`` adversarial steps (default
         ``total_steps``); a loaded generator goes on from its weights, with a fresh optimizer."""
-        from trajaug.augment.ppo_hooks import DiscriminatorReward, DiscriminatorUpdates
+        from trajaug.augment.adversarial.reward import DiscriminatorReward, DiscriminatorUpdates
 
         c = self.config
         horizons = episode_horizons(self.demos, c.horizon)
-        envs = DemoStartVecEnv(self.demos, self.obs_mean, self.obs_std, self.sigma,
+        envs = DemoStartEnvs(self.demos, self.obs_mean, self.obs_std, self.sigma,
                                [self.seed * 1000 + k for k in range(c.n_envs)], c.hint, horizons, c.starts,
                                c.training_noise)
         rewarded = DiscriminatorReward(envs, self.discriminator, self.demos.obs_dim, self.obs_mean, self.obs_std,
@@ -71,8 +73,7 @@ class AdversarialTrainer:
         elif c.bc_warmstart_steps:
             self._warm_start()
         if steps:
-            settings = PPOSettings(c.n_steps, c.ppo_batch_size, c.ppo_epochs, c.ppo_lr, c.gamma, c.gae_lambda)
-            learn(self.policy, rewarded, settings, steps, self.seed,
+            learn(self.policy, rewarded, c, steps, self.seed,
                   DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history, rewarded, progress))
 
     def _new_policy(self) -> ActorCritic:

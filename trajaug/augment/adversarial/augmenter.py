@@ -9,16 +9,16 @@ a'_t = clip(a_E,t + ν_t), ν_t ~ U(−σ, σ) (GAIL sees ŝ_t alone). Its rewar
     r_t = −log(1 − D(s_t, a_t)) − λ·||a_t − a'_t||²      (λ = 0 for GAIL)
 
 i.e. minus the generator loss L_φ of the reference (§2). The reference optimises it with TRPO; we use PPO, an
-on-policy method of the same family (``trajaug.augment.ppo``: stable-baselines3's PPO arithmetic, written out).
+on-policy method of the same family (``adversarial.ppo``: stable-baselines3's PPO arithmetic, written out).
 After each PPO rollout the discriminator takes one pass over the rollout's (s, a) pairs against demo pairs.
 
 Warm start (our addition, off with ``bc_warmstart_steps=0``): before the adversarial phase, the policy mean is
-fitted by regression to the demo action a_E from [ŝ, a'] (denoising for CAT, plain BC for GAIL). Two CPU cores
-afford a few hundred thousand PPO steps, which from a random policy is far from enough on MuJoCo; the warm
-start lets the adversarial phase spend them on correcting the compounding errors that regression leaves.
+fitted by regression to the demo action a_E from [ŝ, a'] (denoising for CAT, plain BC for GAIL), so that the
+adversarial phase spends its PPO steps correcting the compounding errors that regression leaves rather than
+learning to walk from a random policy (docs/methods/cat.md says why).
 
 This module holds the shared config and the augmenter (fit, then sample with rejection); the training itself is
-``trajaug.augment.adversarial_trainer``, the generator's environment ``trajaug.augment.generator_env``.
+``trajaug.augment.adversarial.trainer``, the generator's environment ``trajaug.augment.adversarial.envs``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from trajaug.augment.adversarial_trainer import AdversarialTrainer
-from trajaug.augment.base import Augmenter, Progress, execute_from_demos, split_run_options
-from trajaug.augment.generator_env import DemoHints, episode_horizons
+from trajaug.augment.adversarial.envs import DemoHints, episode_horizons
+from trajaug.augment.adversarial.trainer import AdversarialTrainer
+from trajaug.augment.base import Augmenter, Progress
+from trajaug.augment.model_files import split_run_options
+from trajaug.augment.simulate import execute_from_demos
 from trajaug.core.config import config_record
 from trajaug.core.dataset import Dataset, concatenate
 from trajaug.core.errors import TrajaugInputError
@@ -49,14 +51,9 @@ class AdversarialAugmenter(Augmenter):
     config: Any
     model_files = ("save", "load", "continue_steps")
 
-    def _trainer_settings(self) -> tuple[float | None, float]:
-        """(σ of the hint or None for no hint, λ)."""
-        raise NotImplementedError
-
     def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
         super().fit(demos, progress)
-        sigma, l2_weight = self._trainer_settings()
-        self.trainer = AdversarialTrainer(demos, self.config, sigma, l2_weight, self.seed)
+        self.trainer = AdversarialTrainer(demos, self.config, self.seed)
         steps = self.config.total_steps
         if self.files.load:
             self.trainer.load(self.files.load)
@@ -73,7 +70,7 @@ class AdversarialAugmenter(Augmenter):
         ``AdversarialConfig.chunks``); ``self.chunk_falls`` records every part's count. With ``files.save``
         each finished part is also written to ``<files.save>.chunkK.pt`` (K = 1…chunks), and a run with the
         same config and seed goes on after the last one it finds, exactly as the interrupted run would have."""
-        from trajaug.augment.rejection import lasted
+        from trajaug.augment.adversarial.rejection import lasted
 
         demos, chunks = self.demos, self.config.chunks
         assert demos is not None
@@ -125,8 +122,8 @@ class AdversarialAugmenter(Augmenter):
     def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
         """Roll out ⌈per_episode / keep_fraction⌉ candidates per demo (more rounds for the demos that have fewer
         than ``per_episode`` lasting ones, up to ``sample_rounds``) and keep the most expert-like
-        (:func:`trajaug.augment.rejection.most_expert_like`)."""
-        from trajaug.augment.rejection import lasting_per_demo, most_expert_like
+        (:func:`trajaug.augment.adversarial.rejection.most_expert_like`)."""
+        from trajaug.augment.adversarial.rejection import lasting_per_demo, most_expert_like
 
         demos = self.demos
         assert demos is not None
@@ -153,7 +150,7 @@ class AdversarialAugmenter(Augmenter):
         execution noise); round 0 draws the streams the augmenter always drew, later rounds new ones."""
         demos = self.demos
         assert demos is not None
-        sigma, _ = self._trainer_settings()
+        sigma = self.trainer.sigma
         longest = int(horizons.max())
         stream = [] if round_index == 0 else [round_index]
         noise = (np.random.default_rng([self.seed, 1, *stream]).uniform(

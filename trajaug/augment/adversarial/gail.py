@@ -1,6 +1,6 @@
 """GAIL as an augmenter (Ho & Ermon, 2016): a discriminator-rewarded policy rolled out from the demos' starts.
 
-The same adversarial machinery as CAT (trajaug.augment.adversarial) without the distorted-action input and
+The same adversarial machinery as CAT (trajaug.augment.adversarial.augmenter) without the distorted-action input and
 without the ||a − a'||² term: the generator π(a | s) is trained by PPO on r = −log(1 − D(s, a)). Its rollouts,
 ``per_episode`` per demo from each demo's initial state, are the augmented trajectories. Sampling defaults to
 the stochastic policy here, since without a distorted input the mean policy would repeat one trajectory per demo.
@@ -9,10 +9,9 @@ the stochastic policy here, since without a distorted input the mean policy woul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from trajaug.augment.adversarial import AdversarialAugmenter
-from trajaug.augment.adversarial_config import AdversarialConfig
+from trajaug.augment.adversarial.augmenter import AdversarialAugmenter
+from trajaug.augment.adversarial.config import AdversarialConfig
 from trajaug.augment.base import register
 
 
@@ -20,13 +19,9 @@ from trajaug.augment.base import register
 class GAILConfig(AdversarialConfig):
     stochastic_sampling: bool = True
     """Sample generator actions when generating (the only source of diversity for GAIL)."""
-    corrects_hint: ClassVar[bool] = False
 
 
 @register("gail")
 class GAILAugmenter(AdversarialAugmenter):
     Config = GAILConfig
     config: GAILConfig
-
-    def _trainer_settings(self) -> tuple[float | None, float]:
-        return None, 0.0

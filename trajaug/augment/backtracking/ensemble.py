@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STD_FLOOR = 1e-3
-"""Floor of every per-dimension std used for normalisation (constant dimensions stay finite)."""
+from trajaug.augment.networks import z_stats
+
 BOUND_PENALTY = 0.01
 """Weight of ``sum(max_log_var) − sum(min_log_var)`` in the loss (PETS value)."""
 IMPROVEMENT = 0.01
@@ -47,12 +47,6 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
-def _stats(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    values = np.asarray(values, np.float64)
-    return (torch.as_tensor(values.mean(axis=0), dtype=torch.float32),
-            torch.as_tensor(np.maximum(values.std(axis=0), STD_FLOOR), dtype=torch.float32))
-
-
 class GaussianEnsemble(nn.Module):
     """E Gaussian MLPs from x (B, in_dim) to y (B, out_dim), in the units of the data they were built from."""
 
@@ -68,8 +62,8 @@ class GaussianEnsemble(nn.Module):
             self.head = EnsembleLinear(members, widths[-1], 2 * out_dim)
         self.max_log_var = nn.Parameter(torch.full((members, 1, out_dim), 0.5))
         self.min_log_var = nn.Parameter(torch.full((members, 1, out_dim), -10.0))
-        self.x_mean, self.x_std = _stats(inputs)
-        self.y_mean, self.y_std = _stats(targets)
+        self.x_mean, self.x_std = z_stats(inputs)
+        self.y_mean, self.y_std = z_stats(targets)
         self.members = members
         self.elites = list(range(members))
         """Indices of the members used for prediction (set by :func:`fit_ensemble`)."""

@@ -5,13 +5,13 @@ says for each row whether the step is accepted; a refused step ends its trace (i
 length L of the config is a *budget* that these rules may cut short:
 
 * :class:`LearnedReverse` (``--model learned``; ROMI / BMIL / MOPO): q(a | s') and q(Δs | s', a), Δs = s − s', are
-  probabilistic ensembles (:mod:`trajaug.augment.ensemble`); each sampled step uses one random elite of each.
+  probabilistic ensembles (:mod:`backtracking.ensemble`); each sampled step uses one random elite of each.
   The predecessor is clamped to the demos' observed range widened by ``margin`` × the range on each side. The step
   is refused when the elites' means of s disagree by more than ``max_disagreement`` (std over elites, max over
   dimensions, observation units; TATU/MOPO-style uncertainty truncation), or, with a forward ensemble, when its
   elites' mean forward(s, a) lands farther than ``forward_bound`` (max-abs, observation units) from s'.
 * :class:`SimulatorReverse` (``--model simulator``): a ~ q(a | s') from the learned action ensemble, s from the
-  simulator's exact inverse (:mod:`trajaug.augment.inverse_sim`); refused when the solve does not converge or the
+  simulator's exact inverse (:mod:`backtracking.inverse_sim`); refused when the solve does not converge or the
   predecessor leaves the demos' widened range (clamping would break the physics).
 
 :func:`backtrack` runs a model from B start states for up to L steps and returns the traces in forward order.
@@ -25,32 +25,19 @@ from typing import Protocol
 
 import numpy as np
 
-from trajaug.augment.backtracking import Transitions
-from trajaug.augment.ensemble import EnsembleFit, GaussianEnsemble, fit_ensemble
-from trajaug.augment.inverse_sim import InverseDynamics
+from trajaug.augment.backtracking.config import BDMConfig
+from trajaug.augment.backtracking.ensemble import EnsembleFit, GaussianEnsemble, fit_ensemble
+from trajaug.augment.backtracking.inverse_sim import InverseDynamics
+from trajaug.augment.backtracking.model import Transitions
 
 
-@dataclass(frozen=True)
-class EnsembleSettings:
-    """How every ensemble of a backtracking model is built and trained (see :class:`trajaug.augment.bdm.BDMConfig`
-    for each field's meaning and reference)."""
-
-    members: int = 7
-    elites: int = 5
-    hidden: tuple[int, ...] = (200, 200, 200, 200)
-    holdout: float = 0.2
-    patience: int = 5
-    max_steps: int = 10_000
-    batch_size: int = 256
-    lr: float = 1e-3
-
-
-def train_ensemble(inputs: np.ndarray, targets: np.ndarray, settings: EnsembleSettings,
+def train_ensemble(inputs: np.ndarray, targets: np.ndarray, config: BDMConfig,
                    seed: int) -> tuple[GaussianEnsemble, EnsembleFit]:
-    """A fitted ensemble from (N, in_dim) → (N, out_dim) (:func:`trajaug.augment.ensemble.fit_ensemble`)."""
-    model = GaussianEnsemble(inputs, targets, settings.members, settings.hidden, seed)
-    fit = fit_ensemble(model, inputs, targets, settings.elites, settings.holdout, settings.batch_size, settings.lr,
-                       settings.max_steps, settings.patience, seed)
+    """A fitted ensemble from (N, in_dim) → (N, out_dim) as ``config`` says (members, elites, hidden, holdout,
+    patience, steps, batch_size, lr; :func:`trajaug.augment.backtracking.ensemble.fit_ensemble`)."""
+    model = GaussianEnsemble(inputs, targets, config.members, config.hidden, seed)
+    fit = fit_ensemble(model, inputs, targets, config.elites, config.holdout, config.batch_size, config.lr,
+                       config.steps, config.patience, seed)
     return model, fit
 
 
@@ -99,22 +86,22 @@ class StateRange:
 class LearnedReverse:
     """The learned backtracking model (module docstring); ``forward_bound`` 0: no forward model."""
 
-    def __init__(self, data: Transitions, settings: EnsembleSettings, noise_scale: float, margin: float,
-                 max_disagreement: float, forward_bound: float, seed: int, states: bool = True) -> None:
-        self.noise_scale, self.max_disagreement, self.forward_bound = noise_scale, max_disagreement, forward_bound
-        self.range = StateRange(data, margin)
+    def __init__(self, data: Transitions, config: BDMConfig, seed: int, states: bool = True) -> None:
+        self.noise_scale, self.max_disagreement = config.noise_scale, config.max_disagreement
+        self.forward_bound = forward_bound = config.forward_bound
+        self.range = StateRange(data, config.margin)
         self.fits: dict[str, EnsembleFit] = {}
         obs, actions, next_obs = (np.asarray(x, np.float64) for x in
                                   (data.observations, data.actions, data.next_observations))
-        self.action_model, self.fits["action"] = train_ensemble(next_obs, actions, settings, seed)
+        self.action_model, self.fits["action"] = train_ensemble(next_obs, actions, config, seed)
         self.state_model: GaussianEnsemble | None = None
         self.forward_model: GaussianEnsemble | None = None
         if states:
             self.state_model, self.fits["state"] = train_ensemble(
-                np.concatenate([next_obs, actions], 1), obs - next_obs, settings, seed + 1)
+                np.concatenate([next_obs, actions], 1), obs - next_obs, config, seed + 1)
         if states and forward_bound > 0:
             self.forward_model, self.fits["forward"] = train_ensemble(
-                np.concatenate([obs, actions], 1), next_obs - obs, settings, seed + 2)
+                np.concatenate([obs, actions], 1), next_obs - obs, config, seed + 2)
 
     def actions(self, next_obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(B, act_dim) a ~ q(a | s') (one random elite per row), clipped to the box [−1, 1]."""
@@ -151,10 +138,9 @@ class SimulatorReverse:
     ``candidates`` K > 1, K actions are drawn per step and the solved predecessor nearest (max-abs) to the learned
     state model's mean guess is kept, which holds traces near the states the demos visit."""
 
-    def __init__(self, actions: LearnedReverse, env_id: str, tolerance: float, max_iterations: int,
-                 candidates: int = 1) -> None:
-        self.action_source, self.range, self.candidates = actions, actions.range, candidates
-        self.inverse = InverseDynamics(env_id, tolerance, max_iterations)
+    def __init__(self, actions: LearnedReverse, env_id: str, config: BDMConfig) -> None:
+        self.action_source, self.range, self.candidates = actions, actions.range, config.candidates
+        self.inverse = InverseDynamics(env_id, config.solve_tolerance, config.solve_iterations)
 
     def step(self, next_obs: np.ndarray, rng: np.random.Generator) -> Step:
         count = len(next_obs)

@@ -4,8 +4,8 @@ Given a successor observation s' and an action a, find the state s with f(s, a) 
 step of the Gymnasium v5 task (``frame_skip`` MuJoCo steps of ``timestep`` with ctrl = a). The environment step is
 inverted one MuJoCo step at a time, last first: each MuJoCo step is close to the identity (h = 0.01 s for
 HalfCheetah, 0.002 s for Hopper and Walker2d), so Newton's method started from the successor itself converges in a
-few iterations, where a Newton solve of the whole 5-step map from a model's guess does not (measured: 53% converged
-from the true predecessor plus N(0, 0.1²) noise).
+few iterations, where a Newton solve of the whole 5-step map from a model's guess often does not (the backtracking
+page gives the figures).
 
 * Euler integrator (HalfCheetah): MuJoCo's semi-implicit Euler step is qvel⁺ = qvel + h·qacc(qpos, qvel, u),
   qpos⁺ = qpos + h·qvel⁺ (hinge and slide joints), so qpos = qpos⁺ − h·qvel⁺ exactly and only qvel is solved for:

@@ -12,8 +12,7 @@ Training is maximum likelihood: minimise the Gaussian NLL (nats, summed over dim
 the demos' (a_t, s_t) given s_{t+1}, on uniform minibatches of the chosen transitions.
 
 Sampling a recall trace of length L from s'_L: a ~ q(a | s'), clipped to [−1, 1]; Δs ~ q(Δs | a, s'); s = s' + Δs;
-repeat from s. Traces are returned in forward order. Also here: :class:`MLPRegressor`, the small z-scored MLP
-regressor used for the value estimate (``starts``) and the learned reward model (``bdm``).
+repeat from s. Traces are returned in forward order.
 """
 
 from __future__ import annotations
@@ -27,29 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trajaug.augment.networks import as_tensor
+from trajaug.augment.networks import silu_mlp as mlp
+from trajaug.augment.networks import z_stats as _stats
 from trajaug.core.dataset import Dataset
-from trajaug.core.nn import mlp as shared_mlp
 
-STD_FLOOR = 1e-3
-"""Floor of every per-dimension std used for normalisation (constant dimensions stay finite)."""
 BOUND_PENALTY = 0.01
 """Weight of ``sum(max_log_var) − sum(min_log_var)`` in the loss (PETS/BMIL value)."""
-
-
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int]) -> nn.Sequential:
-    """SiLU MLP ``in_dim → hidden… → out_dim`` (linear output)."""
-    return shared_mlp(in_dim, out_dim, hidden, nn.SiLU)
-
-
-def as_tensor(values: np.ndarray) -> torch.Tensor:
-    """A float32 tensor of its own (a copy: dataset arrays are read-only views)."""
-    return torch.from_numpy(np.array(values, np.float32))
-
-
-def _stats(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    values = values.astype(np.float64)
-    return (torch.as_tensor(values.mean(axis=0), dtype=torch.float32),
-            torch.as_tensor(np.maximum(values.std(axis=0), STD_FLOOR), dtype=torch.float32))
 
 
 class GaussianHead(nn.Module):
@@ -169,42 +152,3 @@ def train_backtracking(model: BacktrackingModel, data: Transitions, rows: np.nda
         optimizer.step()
         history.append(float(loss.detach()))
     return history
-
-
-class MLPRegressor(nn.Module):
-    """x (B, in_dim) → y (B, out_dim); inputs and targets z-scored with the training data's statistics,
-    fitted by MSE with Adam on uniform minibatches (with replacement)."""
-
-    def __init__(self, inputs: np.ndarray, targets: np.ndarray, hidden: Sequence[int], seed: int) -> None:
-        super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net = mlp(inputs.shape[1], targets.shape[1], hidden)
-        self.x_mean, self.x_std = _stats(inputs)
-        self.y_mean, self.y_std = _stats(targets)
-
-    @classmethod
-    def fit(cls, inputs: np.ndarray, targets: np.ndarray, hidden: Sequence[int], steps: int, seed: int,
-            lr: float = 1e-3, batch_size: int = 256) -> tuple[MLPRegressor, list[float]]:
-        """A regressor trained for ``steps`` updates on (N, in_dim) → (N, out_dim); returns it and its losses
-        (MSE in target std units)."""
-        model = cls(inputs, targets, hidden, seed)
-        x = (as_tensor(inputs) - model.x_mean) / model.x_std
-        y = (as_tensor(targets) - model.y_mean) / model.y_std
-        rng = np.random.default_rng([seed, 11])
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        losses = []
-        for _ in range(steps):
-            rows = torch.as_tensor(rng.integers(0, len(x), size=batch_size))
-            loss = F.mse_loss(model.net(x[rows]), y[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        return model, losses
-
-    @torch.no_grad()
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """(B, out_dim) float64 predictions for (B, in_dim) inputs."""
-        x = (as_tensor(inputs) - self.x_mean) / self.x_std
-        return (self.net(x) * self.y_std + self.y_mean).double().numpy()

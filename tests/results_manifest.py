@@ -1,6 +1,6 @@
 """Write docs/results/manifest.json: size and sha256 of every binary artifact under docs/results.
 
-    .venv/bin/python scripts/results_manifest.py
+    .venv/bin/python tests/results_manifest.py
 
 Binary artifacts are every file that is not a text table (Markdown, JSON, CSV, plain text): generators (.pt),
 HDF5 sets and plots. ``tests/test_docs.py`` checks that the manifest matches the files and that none is over 5 MB.

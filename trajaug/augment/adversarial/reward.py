@@ -1,9 +1,9 @@
 """Hooks of the adversarial trainer into PPO: the discriminator reward and the discriminator updates.
 
-``DiscriminatorReward`` wraps the generator's vectorised environment and replaces the simulator's reward with
-r = −log(1 − D(s, a)) − λ·||a − a'||², remembering every (s, a) it scored; ``DiscriminatorUpdates`` runs at the end
-of each rollout (``trajaug.augment.ppo.learn``'s ``after_rollout``): it trains D on those pairs against demo pairs
-and logs statistics.
+``DiscriminatorReward`` wraps the generator's environments (a ``VectorEnv`` itself) and replaces the simulator's
+reward with r = −log(1 − D(s, a)) − λ·||a − a'||², remembering every (s, a) it scored; ``DiscriminatorUpdates`` runs
+at the end of each rollout (``ppo.learn``'s ``after_rollout``): it trains D on those pairs against demo pairs and
+logs statistics.
 """
 
 from __future__ import annotations
@@ -11,44 +11,46 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
+from trajaug.augment.adversarial.envs import DemoStartEnvs
 from trajaug.augment.base import Progress
-from trajaug.augment.discriminator import Discriminator
+from trajaug.augment.networks import Discriminator
 from trajaug.core.dataset import Dataset
 
 
-class DiscriminatorReward(VecEnvWrapper):
-    """Replaces rewards by the adversarial reward; observations are [ŝ, a'] (see trajaug.augment.adversarial)."""
+class DiscriminatorReward:
+    """``envs`` with the adversarial reward instead of the simulator's; observations are [ŝ, a'] (see
+    :mod:`trajaug.augment.adversarial.augmenter`)."""
 
-    def __init__(self, venv: VecEnv, discriminator: Discriminator, obs_dim: int, obs_mean: np.ndarray,
+    def __init__(self, envs: DemoStartEnvs, discriminator: Discriminator, obs_dim: int, obs_mean: np.ndarray,
                  obs_std: np.ndarray, l2_weight: float) -> None:
-        super().__init__(venv)
+        self.envs, self.num_envs = envs, envs.num_envs
+        self.observation_space, self.action_space = envs.observation_space, envs.action_space
         self.discriminator, self.obs_dim, self.l2_weight = discriminator, obs_dim, l2_weight
         self.obs_mean, self.obs_std = obs_mean, obs_std
-        self.last_obs = np.zeros((venv.num_envs, venv.observation_space.shape[0]), np.float32)  # type: ignore[index]
-        self.actions = np.zeros((venv.num_envs, venv.action_space.shape[0]))  # type: ignore[index]
+        self.last_obs = np.zeros((envs.num_envs, envs.observation_space.shape[0]), np.float32)
         self.states: list[np.ndarray] = []
         self.scored_actions: list[np.ndarray] = []
         self.env_returns: list[float] = []
 
-    def reset(self) -> Any:
-        self.last_obs = np.asarray(self.venv.reset())
+    def seed(self, seed: int) -> None:
+        self.envs.seed(seed)
+
+    def reset(self) -> np.ndarray:
+        self.last_obs = np.asarray(self.envs.reset())
         return self.last_obs
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self.actions = np.asarray(actions, np.float64)
-        self.venv.step_async(actions)
-
-    def step_wait(self) -> Any:
-        observations, _, dones, infos = self.venv.step_wait()
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step ``envs``; each row's reward scores the state it acted in and the action it chose."""
+        chosen = np.asarray(actions, np.float64)
+        observations, _, dones, infos = self.envs.step(actions)
         states = self.last_obs[:, : self.obs_dim] * self.obs_std + self.obs_mean
         hints = self.last_obs[:, self.obs_dim:]
-        reward = self.discriminator.reward(states, self.actions)
+        reward = self.discriminator.reward(states, chosen)
         if hints.shape[1]:
-            reward = reward - self.l2_weight * ((self.actions - hints) ** 2).sum(axis=1)
+            reward = reward - self.l2_weight * ((chosen - hints) ** 2).sum(axis=1)
         self.states.append(states)
-        self.scored_actions.append(self.actions)
+        self.scored_actions.append(chosen)
         self.env_returns += [info["env_return"] for info in infos if "env_return" in info]
         self.last_obs = np.asarray(observations)
         return observations, reward.astype(np.float32), dones, infos

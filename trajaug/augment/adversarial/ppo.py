@@ -10,11 +10,9 @@ with the gradient's global norm clipped to ``MAX_GRAD_NORM``. A rollout cut by a
 reward with γ·V(terminal observation).
 
 The arithmetic is stable-baselines3's ``PPO`` at its defaults (ε = 0.2, c_V = 0.5, no entropy term, Adam ε = 1e-5,
-max grad norm 0.5), the implementation the generator was trained with before: with the same seed the weights come
-out bit for bit the same (``tests/test_ppo.py`` trains both side by side). What is left out is what the generator
-never used — schedules, logging, the per-minibatch statistics, callbacks and the generic policy machinery — which
-was half of the adversarial phase's time (docs/performance.md). Parameter names are those of SB3's
-``ActorCriticPolicy``, so a generator file from either loads in the other.
+max grad norm 0.5): with the same seed the weights come out bit for bit the same as SB3's (``tests/test_ppo.py``
+trains both side by side). Schedules, logging, per-minibatch statistics, callbacks and the generic policy machinery
+are left out. Parameter names are those of SB3's ``ActorCriticPolicy``, so a generator file loads in either.
 """
 
 from __future__ import annotations
@@ -22,15 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trajaug.augment.adversarial.config import AdversarialConfig
 from trajaug.core.nn import mlp
 
 CLIP_RANGE = 0.2
@@ -44,16 +42,21 @@ ADAM_EPS = 1e-5
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
 
-@dataclass(frozen=True)
-class PPOSettings:
-    """The PPO fields of ``AdversarialConfig`` (see there for units and reference values)."""
+class VectorEnv(Protocol):
+    """What :func:`learn` needs of its environments: ``num_envs`` copies stepped together, auto-reset at an episode's
+    end, with stable-baselines3's ``VecEnv`` conventions (which such a ``VecEnv`` meets too): ``seed(s)`` seeds copy
+    k with s + k at the next ``reset``; ``step`` returns (observations, rewards, dones, infos), an info with
+    ``terminal_observation`` and ``TimeLimit.truncated`` where an episode ended."""
 
-    n_steps: int
-    batch_size: int
-    epochs: int
-    lr: float
-    gamma: float
-    gae_lambda: float
+    num_envs: int
+    observation_space: Any
+    action_space: Any
+
+    def seed(self, seed: int) -> Any: ...
+
+    def reset(self) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]: ...
 
 
 class _Latent(nn.Module):
@@ -153,19 +156,20 @@ def _env_major(array: np.ndarray) -> np.ndarray:
     return array.swapaxes(0, 1).reshape(array.shape[0] * array.shape[1], *array.shape[2:])
 
 
-def update(policy: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollout, settings: PPOSettings,
+def update(policy: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollout, config: AdversarialConfig,
            shuffle: np.random.RandomState, helper: ThreadPoolExecutor) -> None:
-    """``epochs`` passes of minibatch Adam steps on the loss of the module docstring.
+    """``config.ppo_epochs`` passes of Adam steps over minibatches of ``config.ppo_batch_size`` on the loss of the
+    module docstring.
 
     π and V share no parameters, so the loss's two terms are back-propagated apart, V's on ``helper``'s thread
     while π's runs on this one: the same gradients as one backward pass of their sum, on two cores at once.
     """
     data = rollout.flat()
     size = len(data["observations"])
-    for _ in range(settings.epochs):
+    for _ in range(config.ppo_epochs):
         order = shuffle.permutation(size)
-        for start in range(0, size, settings.batch_size):
-            rows = order[start:start + settings.batch_size]
+        for start in range(0, size, config.ppo_batch_size):
+            rows = order[start:start + config.ppo_batch_size]
             x, actions, old_log_prob, advantages, returns = (
                 torch.tensor(data[name][rows]) for name in ("observations", "actions", "log_probs", "advantages",
                                                             "returns"))
@@ -209,16 +213,16 @@ def optimizer_for(policy: ActorCritic, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(policy.parameters(), lr=lr, eps=ADAM_EPS, foreach=True)
 
 
-def learn(policy: ActorCritic, envs: Any, settings: PPOSettings, steps: int, seed: int,
+def learn(policy: ActorCritic, envs: VectorEnv, config: AdversarialConfig, steps: int, seed: int,
           after_rollout: Callable[[int], None]) -> None:
-    """Run PPO iterations until ``steps`` environment steps are done (the last iteration is completed).
+    """Run PPO iterations (``config``: n_steps, ppo_batch_size, ppo_epochs, ppo_lr, gamma, gae_lambda) until
+    ``steps`` environment steps are done (the last iteration is completed).
 
-    ``envs``: a stable-baselines3-style ``VecEnv`` (``seed``, ``reset``, ``step`` → obs, rewards, dones, infos with
-    ``terminal_observation`` and ``TimeLimit.truncated``); it is seeded with ``seed`` (environment k: seed + k) and
-    reset. Minibatches are shuffled by ``RandomState(seed)``, actions sampled from torch's global generator, which
-    the caller seeds. ``after_rollout(steps so far)`` runs after each rollout, before the update.
+    ``envs`` (:class:`VectorEnv`) is seeded with ``seed`` (environment k: seed + k) and reset. Minibatches are
+    shuffled by ``RandomState(seed)``, actions sampled from torch's global generator, which the caller seeds.
+    ``after_rollout(steps so far)`` runs after each rollout, before the update.
     """
-    optimizer, shuffle = optimizer_for(policy, settings.lr), np.random.RandomState(seed)
+    optimizer, shuffle = optimizer_for(policy, config.ppo_lr), np.random.RandomState(seed)
     envs.seed(seed)
     obs_dim, act_dim = envs.observation_space.shape[0], envs.action_space.shape[0]
     low, high = envs.action_space.low, envs.action_space.high
@@ -227,8 +231,8 @@ def learn(policy: ActorCritic, envs: Any, settings: PPOSettings, steps: int, see
     # the helper thread keeps this thread's torch thread count (a new thread would start with OpenMP's default)
     with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)) as helper:
         while done_steps < steps:
-            rollout = Rollout(settings.n_steps, n_envs, obs_dim, act_dim)
-            for t in range(settings.n_steps):
+            rollout = Rollout(config.n_steps, n_envs, obs_dim, act_dim)
+            for t in range(config.n_steps):
                 with torch.inference_mode():
                     actions, values, log_probs = policy.step(torch.as_tensor(last_obs))
                 actions_np = actions.numpy()
@@ -238,13 +242,13 @@ def learn(policy: ActorCritic, envs: Any, settings: PPOSettings, steps: int, see
                     if infos[k].get("TimeLimit.truncated", False) and "terminal_observation" in infos[k]:
                         with torch.inference_mode():
                             terminal = policy.value(torch.as_tensor(infos[k]["terminal_observation"][None]))
-                            rewards[k] += settings.gamma * terminal
+                            rewards[k] += config.gamma * terminal
                 rollout.observations[t], rollout.actions[t], rollout.rewards[t] = last_obs, actions_np, rewards
                 rollout.starts[t], rollout.values[t] = starts, values.numpy()
                 rollout.log_probs[t] = log_probs.numpy()
                 last_obs, starts = observations, dones
             with torch.inference_mode():
                 last_values = policy.value(torch.as_tensor(last_obs)).numpy()
-            rollout.finish(last_values, dones, settings.gamma, settings.gae_lambda)
+            rollout.finish(last_values, dones, config.gamma, config.gae_lambda)
             after_rollout(done_steps)
-            update(policy, optimizer, rollout, settings, shuffle, helper)
+            update(policy, optimizer, rollout, config, shuffle, helper)

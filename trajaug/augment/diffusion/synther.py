@@ -2,7 +2,7 @@
 
 Each demo transition becomes one vector x = [s, a, r, s', terminal]; every column but the terminal is standardised
 with the demos' mean and std (SynthER's ``standard`` normaliser, terminals left as 0/1). An elucidated diffusion
-model (``trajaug.augment.diffusion``) with SynthER's residual-MLP denoiser is trained on them with Adam, a cosine
+model (``trajaug.augment.diffusion.edm``) with SynthER's residual-MLP denoiser is trained on them with Adam, a cosine
 learning-rate schedule and an EMA copy of the weights, then the EMA model samples new vectors, which are split
 back into (s, a, r, s') and a terminal flag thresholded at 0.5, as SynthER does.
 
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from trajaug.augment.base import Augmenter, Progress, register
-from trajaug.augment.diffusion import EDM, EDMSettings, ResidualMLPDenoiser
+from trajaug.augment.diffusion.edm import EDM, EDMConstants, ResidualMLPDenoiser
 from trajaug.augment.rewards import formula_reward
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
@@ -37,8 +37,7 @@ MIN_TRANSITIONS = 64
 @dataclass(frozen=True)
 class SynthERConfig:
     width: int = 256
-    """Hidden units of the residual-MLP denoiser (SynthER: 2048; 256 keeps training + sampling of the default set
-    under 15 minutes on one core, docs/methods/synther.md)."""
+    """Hidden units of the residual-MLP denoiser (SynthER: 2048; docs/methods/synther.md says why 256)."""
     layers: int = 4
     """Residual blocks of the denoiser (SynthER: 6)."""
     steps: int = 20_000
@@ -88,8 +87,8 @@ class SynthERAugmenter(Augmenter):
         self.mean, self.std = data.mean(axis=0), data.std(axis=0) + 1e-3
         self.mean[-1], self.std[-1] = 0.0, 1.0  # terminals are modelled unnormalised
         torch.manual_seed(self.seed)
-        self.model = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMSettings())
-        self.ema = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMSettings())
+        self.model = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMConstants())
+        self.ema = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMConstants())
         started = time.perf_counter()
         if self.files.load:
             self._load(Path(self.files.load), data.shape[1])

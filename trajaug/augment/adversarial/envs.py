@@ -1,6 +1,6 @@
 """The generator's world: demo-start episodes and the hint a' the CAT generator corrects.
 
-``DemoStartVecEnv`` is the vectorised environment PPO trains the generator in (see ``trajaug.augment.adversarial``);
+``DemoStartEnvs`` are the environments PPO trains the generator in (see ``trajaug.augment.adversarial.augmenter``);
 ``DemoHints`` finds the demo action behind a hint; ``distort`` draws the hint's noise. Nothing here learns.
 """
 
@@ -10,9 +10,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv
 
-from trajaug.augment.base import demo_action_table, demo_start_jobs
+from trajaug.augment.simulate import demo_action_table, demo_start_jobs
 from trajaug.core.dataset import Dataset
 from trajaug.sim.rollout import make_env, max_episode_steps, restore
 from trajaug.sim.vector_task import VectorTask
@@ -53,8 +52,9 @@ class DemoHints:
         return self.actions[self.starts[demo_ids] + steps]
 
 
-class DemoStartVecEnv(VecEnv):
-    """The generator environments PPO trains in (see the module docstring), stepped together: one batched MuJoCo
+class DemoStartEnvs:
+    """The generator environments PPO trains in (see the module docstring; a ``trajaug.augment.adversarial.ppo.
+    VectorEnv``), stepped together: one batched MuJoCo
     step (``trajaug.sim.vector_task``) and one hint lookup per vector step. Observation (obs_dim + hint_dim,) float32,
     action the task's. An episode of demo d is truncated after ``horizons[d]`` steps (:func:`episode_horizons`);
     it starts in demo d's initial state (``starts = "demo"``) or in a fresh reset of the task (``"reset"``).
@@ -63,6 +63,10 @@ class DemoStartVecEnv(VecEnv):
     (``seeds[k]``, or seed + k after ``seed(seed)``, as PPO seeds it before the first reset), in the order a single
     gymnasium environment of it would; rewards, dones and infos follow stable-baselines3's ``DummyVecEnv``
     (auto-reset, ``terminal_observation``, ``TimeLimit.truncated``) plus ``env_return`` at an episode's end."""
+
+    num_envs: int
+    observation_space: gym.spaces.Box
+    action_space: gym.spaces.Box
 
     def __init__(self, demos: Dataset, obs_mean: np.ndarray, obs_std: np.ndarray, sigma: float | None,
                  seeds: list[int], hint: str, horizons: np.ndarray, starts: str, action_noise: float) -> None:
@@ -74,14 +78,14 @@ class DemoStartVecEnv(VecEnv):
         self.starts, self.action_noise = starts, action_noise
         self.start_states = [(np.asarray(job.qpos), np.asarray(job.qvel))
                              for job in demo_start_jobs(demos, list(range(demos.n_episodes)), 0)]
-        self.render_mode = None  # nothing to render; VecEnv.__init__ reads it through get_attr
-        super().__init__(len(seeds), generator_space(demos, sigma), self.task.envs[0].action_space)
+        self.num_envs = n = len(seeds)
+        self.observation_space = generator_space(demos, sigma)
+        self.action_space = self.task.envs[0].action_space  # type: ignore[assignment]
         self.rngs = [np.random.default_rng(seed) for seed in seeds]
-        n = len(seeds)
+        self.next_seeds: list[int | None] = [None] * n
         self.demo, self.step_index = np.zeros(n, int), np.zeros(n, int)
         self.episode_return = np.zeros(n)
         self.states = np.zeros((n, demos.obs_dim))
-        self.actions = np.zeros((n, demos.act_dim), np.float32)
 
     def _start(self, k: int, seed: int | None) -> None:
         """Begin a new episode in environment k (a demo drawn at random, then a seeded task reset)."""
@@ -104,18 +108,19 @@ class DemoStartVecEnv(VecEnv):
         hints = distorted(demo_actions, noise)
         return np.concatenate([normalized, hints], axis=1).astype(np.float32)
 
+    def seed(self, seed: int) -> None:
+        """Environment k starts from generator ``seed + k`` at the next :meth:`reset`."""
+        self.next_seeds = [seed + k for k in range(self.num_envs)]
+
     def reset(self) -> np.ndarray:
+        """Start every environment (seeded by the last :meth:`seed`, if any); their observations (n, dim)."""
         for k in range(self.num_envs):
-            self._start(k, self._seeds[k])
-        self._reset_seeds()
-        self._reset_options()
+            self._start(k, self.next_seeds[k])
+        self.next_seeds = [None] * self.num_envs
         return self._observations(np.arange(self.num_envs))
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self.actions = actions
-
-    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-        actions = self.actions
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Execute ``actions`` (n, act_dim) in the n environments; (observations, rewards, dones, infos)."""
         if self.action_noise > 0:
             box = self.action_space
             actions = np.array([np.clip(a + rng.normal(0.0, self.action_noise, np.shape(a)),
@@ -139,18 +144,6 @@ class DemoStartVecEnv(VecEnv):
     def close(self) -> None:
         for env in self.task.envs:
             env.close()
-
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self, attr_name) for _ in self._get_indices(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self, attr_name, value)
-
-    def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
-        raise NotImplementedError("DemoStartVecEnv has no per-environment methods")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False for _ in self._get_indices(indices)]
 
 
 def generator_space(demos: Dataset, sigma: float | None) -> gym.spaces.Box:

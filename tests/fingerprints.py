@@ -3,7 +3,7 @@
 Question it answers: does a refactor change what trajaug computes? Each entry is the sha256 of the arrays a run
 writes (the D4RL arrays of an augmented set; BC's weights and its evaluation returns), never of metadata such as
 wall times. ``tests/test_behaviour.py`` compares them with ``tests/data/behaviour_hashes.json``; after a change
-that is meant to alter results, rerun ``python scripts/behaviour_hashes.py --write`` and say why in the commit.
+that is meant to alter results, rerun ``python tests/fingerprints.py --write`` and say why in the commit.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def array_hash(arrays: list[np.ndarray]) -> str:
 
 def fingerprints() -> dict[str, str]:
     """Method or ``bc`` → sha256 of its fixed-seed output (seed 0, 2 demos of 200 steps)."""
-    from trajaug.augment.base import augment, get_augmenter
+    from trajaug.augment import augment, get_augmenter
     from trajaug.bc.evaluate import evaluate_policy
     from trajaug.bc.train import BCConfig, train_bc
     from trajaug.experts.bundled import build_expert_dataset, bundled_actor_path, load_actor

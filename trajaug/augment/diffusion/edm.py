@@ -22,7 +22,7 @@ from torch import nn
 
 
 @dataclass(frozen=True)
-class EDMSettings:
+class EDMConstants:
     """EDM's constants (their paper values) and the stochastic sampler's (SynthER's values)."""
 
     sigma_min: float = 0.002
@@ -63,7 +63,7 @@ class ResidualMLPDenoiser(nn.Module):
 class EDM(nn.Module):
     """The preconditioned denoiser D(x; σ), its training loss and its sampler (module docstring)."""
 
-    def __init__(self, net: ResidualMLPDenoiser, d: int, settings: EDMSettings = EDMSettings()) -> None:
+    def __init__(self, net: ResidualMLPDenoiser, d: int, settings: EDMConstants = EDMConstants()) -> None:
         super().__init__()
         self.net, self.d, self.s = net, d, settings
 

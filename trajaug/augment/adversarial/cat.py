@@ -5,7 +5,7 @@
    D_u(s, a) separates demo pairs from generated ones,
        L_u = −E_expert[log D(s, a)] − E_π[log(1 − D(s, a))]            (+ 1e-3 entropy bonus)
        L_φ =  E_π[log(1 − D(s, a))] + λ·||a − a'||²,   λ = 0.1
-   π_φ is trained by on-policy RL (PPO) on the reward −L_φ per step (trajaug.augment.adversarial).
+   π_φ is trained by on-policy RL (PPO) on the reward −L_φ per step (trajaug.augment.adversarial.augmenter).
 3. Augment: for every demo, ``per_episode`` times, draw a fresh distortion of its actions and let the trained
    π_φ correct it step by step in the simulator, from the demo's initial state, for the demo's length.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trajaug.augment.adversarial import AdversarialAugmenter
-from trajaug.augment.adversarial_config import AdversarialConfig
+from trajaug.augment.adversarial.augmenter import AdversarialAugmenter
+from trajaug.augment.adversarial.config import AdversarialConfig
 from trajaug.augment.base import register
 
 
@@ -30,11 +30,12 @@ class CATConfig(AdversarialConfig):
     l2_weight: float = 0.1
     """λ: weight of ||a − a'||² in the generator loss (reference code: 0.1)."""
 
+    @property
+    def distortion(self) -> tuple[float, float]:
+        return self.sigma, self.l2_weight
+
 
 @register("cat")
 class CATAugmenter(AdversarialAugmenter):
     Config = CATConfig
     config: CATConfig
-
-    def _trainer_settings(self) -> tuple[float | None, float]:
-        return self.config.sigma, self.config.l2_weight

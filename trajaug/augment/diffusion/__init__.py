@@ -1,0 +1,1 @@
+"""SynthER: an elucidated diffusion model over whole transitions, read in this order: ``edm`` → ``synther``."""
