@@ -23,14 +23,42 @@ def datasets() -> None:
 
 @datasets.command("list")
 def datasets_list() -> None:
-    """Each known dataset name, where it resolves, and whether it is present."""
+    """Each dataset name (D4RL's levels of three tasks), where it resolves, and, when present, its transitions,
+    mean episode return and D4RL normalized score."""
+    from trajaug.datasets.levels import missing_source, split_name
     from trajaug.datasets.registry import known_names, resolve
 
+    click.echo(f"{'name':26s} {'source':7s} {'transitions':>11s} {'return':>9s} {'normalized':>10s}  location")
     for name in known_names():
         resolved = resolve(name)
-        state = ("present" if resolved.present else "stale (rebuilt on first use)" if resolved.kind == "stale"
+        if resolved.present:
+            transitions, mean_return, score = _quick_summary(resolved.kind, resolved.location, resolved.env_id)
+            click.echo(f"{name:26s} {resolved.kind:7s} {transitions:11d} {mean_return:9.1f} {score:10.1f}  "
+                       f"{resolved.location}")
+            continue
+        parsed = split_name(name)
+        missing = missing_source(parsed[0].key, parsed[1]) if parsed else None
+        state = ("stale (rebuilt on first use)" if resolved.kind == "stale"
+                 else f"not built (no bundled {missing.name})" if missing is not None
                  else "not built (built on first use)")
-        click.echo(f"{name:20s} {resolved.kind:7s} {state:32s} {resolved.location}")
+        click.echo(f"{name:26s} {resolved.kind:7s} {'-':>11s} {'-':>9s} {'-':>10s}  {state}")
+
+
+def _quick_summary(kind: str, location: str, env_id: str | None) -> tuple[int, float, float]:
+    """(transitions, mean episode return, D4RL normalized score of it) of a present dataset."""
+    import math
+
+    from trajaug.core.envs import normalized_score
+    from trajaug.storage import FORMATS
+    from trajaug.storage.d4rl import read_episode_returns
+
+    if kind == "minari":
+        data = FORMATS["minari"].read(location)
+        transitions, returns = len(data), data.episode_returns()
+    else:
+        transitions, returns = read_episode_returns(location)
+    mean_return = float(returns.mean()) if len(returns) else math.nan
+    return transitions, mean_return, normalized_score(env_id, mean_return) if env_id else math.nan
 
 
 @datasets.command("info")
@@ -56,10 +84,13 @@ def datasets_info(dataset: str, as_json: bool, env_id: str | None) -> None:
 
 @datasets.command("build")
 @click.argument("name")
-@click.option("--episodes", default=None, type=int, help="Episodes to roll out (default 100).")
+@click.option("--episodes", default=None, type=int, help="Episodes of an -expert build (default 100).")
+@click.option("--transitions", default=None, type=click.IntRange(min=1),
+              help="Transitions of a random, medium or medium-expert build (default D4RL's: 1M, 1M, 2M).")
 @click.option("--force", is_flag=True, help="Rebuild even if it is cached.")
-def datasets_build(name: str, episodes: int | None, force: bool) -> None:
-    """Build NAME from its bundled expert into the trajaug cache (skipped if already present)."""
+def datasets_build(name: str, episodes: int | None, transitions: int | None, force: bool) -> None:
+    """Build NAME from its bundled actors into the trajaug cache (skipped if already present)."""
+    from trajaug.datasets.levels import split_name
     from trajaug.datasets.registry import BUILT_EPISODES, STALE_REBUILD, build, resolve
 
     resolved = resolve(name)
@@ -68,10 +99,56 @@ def datasets_build(name: str, episodes: int | None, force: bool) -> None:
         return
     if resolved.kind == "stale":
         click.echo(f"{name}: {STALE_REBUILD}")
-    total = episodes or BUILT_EPISODES
-    with progress_bar(f"building {name}", total) as advance:
-        path = build(name, force=force, episodes=total, progress=advance)
+    parsed = split_name(name)
+    if parsed is not None and parsed[1] != "expert":
+        if episodes is not None:
+            raise TrajaugInputError(f"{name}: sized in transitions (--transitions), not episodes")
+        with progress_bar(f"building {name} (episodes done)", None) as advance:
+            path = build(name, force=force, progress=advance, transitions=transitions)
+    else:
+        total = episodes or BUILT_EPISODES
+        with progress_bar(f"building {name}", total) as advance:
+            path = build(name, force=force, episodes=total, progress=advance, transitions=transitions)
     click.echo(f"{name}: built {path}")
+
+
+@datasets.command("bundle-level")
+@click.argument("run_dirs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--random", "random_actors", is_flag=True,
+              help="Also write the random level's actors (<key>-random.pt, torch seed 0) of all three tasks.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write (default: the bundled folder trajaug/experts).")
+@click.option("--max-checkpoints", default=12, show_default=True, type=click.IntRange(min=1),
+              help="Checkpoint actors kept for medium-replay (fewer if the file would exceed 4 MB).")
+def datasets_bundle_level(run_dirs: tuple[Path, ...], random_actors: bool, out_dir: Path | None,
+                          max_checkpoints: int) -> None:
+    """Make the bundled level actors: <key>-medium.pt and <key>-replay.pt from each RUN_DIR of
+    `train-expert --stop-in-band LOW HIGH --keep-checkpoints`, and with --random the <key>-random.pt files."""
+    from trajaug.experts import levels
+    from trajaug.experts.bundled import bundled_actor_path, load_actor
+
+    if not run_dirs and not random_actors:
+        raise TrajaugInputError("bundle-level: give RUN_DIR(s) and/or --random")
+    for run_dir in run_dirs:
+        medium_path, replay_path = levels.bundle_run(run_dir, out_dir, max_checkpoints)
+        medium = load_actor(medium_path)
+        expert_file = bundled_actor_path(medium_path.name.split("-")[0])
+        expert_return = load_actor(expert_file).extra.get("eval_return") if expert_file.is_file() else None
+        medium_return = medium.extra.get("eval_return")
+        share = (f" = {100 * medium_return / expert_return:.0f}% of the expert's {expert_return:.0f}"
+                 if expert_return and medium_return is not None else "")
+        stages = levels.load_replay(replay_path)
+        shown = f"{medium_return:.1f}" if medium_return is not None else "not recorded"
+        click.echo(f"{medium_path}: step {medium.extra.get('steps')}, eval return {shown}{share}")
+        click.echo(f"{replay_path}: {len(stages.stages)} checkpoints, {stages.total_steps} steps, "
+                   f"{replay_path.stat().st_size / 1e6:.2f} MB")
+    if random_actors:
+        from trajaug.core.envs import ENVS
+        from trajaug.datasets.levels import NAMED_ENVS
+
+        for key in NAMED_ENVS:
+            path = levels.bundle_random(ENVS[key].env_id, out_dir)
+            click.echo(f"{path}: random actor (torch seed 0)")
 
 
 @datasets.command("check")
@@ -163,9 +240,7 @@ def datasets_convert(source: str, target_format: str, out: str, force: bool) -> 
     from trajaug import storage
     from trajaug.datasets.registry import load
 
-    minari = Path(source).is_dir() or storage.looks_like_minari_id(source)
-    data = storage.FORMATS["minari"].read(source) if minari else load(source)
-    written = storage.write(data, out, target_format, force=force)
+    written = storage.write(load(source), out, target_format, force=force)
     click.echo(f"{source} -> {target_format}: {written}")
 
 
@@ -177,8 +252,16 @@ def datasets_convert(source: str, target_format: str, out: str, force: bool) -> 
 @click.option("--export-to", type=click.Path(path_type=Path), default=None,
               help="Where the best actor is written (default RUN_DIR/best_actor.pt).")
 @click.option("--seed", default=0, show_default=True)
-def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_to: Path | None, seed: int) -> None:
-    """Train (or resume training) an expert actor for ENV_ID with stable-baselines3 SAC ."""
+@click.option("--checkpoint-every", default=20_000, show_default=True, type=click.IntRange(min=1),
+              help="Environment steps between checkpoints and evaluations.")
+@click.option("--stop-in-band", type=(float, float), default=None,
+              help="Stop at the first evaluation return within LOW HIGH (a medium-level actor).")
+@click.option("--keep-checkpoints", is_flag=True,
+              help="Keep every checkpoint's stochastic actor under RUN_DIR/checkpoints (for medium-replay).")
+def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_to: Path | None, seed: int,
+                          checkpoint_every: int, stop_in_band: tuple[float, float] | None,
+                          keep_checkpoints: bool) -> None:
+    """Train (or resume training) an expert actor for ENV_ID with stable-baselines3 SAC."""
     from trajaug.core.envs import spec_for
     from trajaug.datasets.registry import trajaug_home
 
@@ -188,6 +271,8 @@ def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_
     except ImportError as error:
         raise TrajaugInputError(f"train-expert needs stable-baselines3 ({error})") from None
     run_dir = run_dir or trajaug_home() / "expert-runs" / env_id
-    progress = train_expert(ExpertTrainingConfig(env_id, total_steps=steps, seed=seed), run_dir,
+    config = ExpertTrainingConfig(env_id, total_steps=steps, seed=seed, checkpoint_every=checkpoint_every,
+                                  stop_in_band=stop_in_band, keep_checkpoints=keep_checkpoints)
+    progress = train_expert(config, run_dir,
                             export_to or run_dir / "best_actor.pt")
     click.echo(f"{env_id}: best return {progress['best_return']:.1f} at {progress.get('best_steps')} steps")

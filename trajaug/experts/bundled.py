@@ -3,7 +3,9 @@
 Each file ``trajaug/experts/<env>.pt`` is a plain dict (loadable with ``torch.load(weights_only=True)``):
 ``{"env_id", "obs_dim", "act_dim", "hidden", "state_dict", "extra"}``. The actors were trained with
 ``trajaug datasets train-expert`` (stable-baselines3 SAC; :mod:`trajaug.experts.train`); the network is SAC's
-mean head: ``obs → Linear-ReLU (×len(hidden)) → Linear → tanh``, actions in [-1, 1].
+mean head: ``obs → Linear-ReLU (×len(hidden)) → Linear → tanh``, actions in [-1, 1]. The dataset levels' actors
+(``<env>-random.pt``, ``<env>-medium.pt``; :mod:`trajaug.experts.levels`) are in the same format with SAC's log-std
+head as well.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from trajaug.core.atomic import atomic_path
 from trajaug.core.dataset import Dataset
 from trajaug.core.envs import spec_for
 from trajaug.core.errors import TrajaugInputError
-from trajaug.core.nn import mlp
+from trajaug.core.nn import mlp, torch_threads
 from trajaug.core.seeds import DATA_SEED_BASE
 from trajaug.sim.rollout import Job, rollout
 
@@ -35,17 +37,40 @@ and on the CPU's matrix kernels (so the same command built other demos on anothe
 float64 network output rounded to float32, the same whatever the batch or the kernels (see :func:`expert_actions`)."""
 
 
-class ExpertActor(nn.Module):
-    """Deterministic actor ``a = tanh(MLP(obs))``; input (..., obs_dim) float32, output (..., act_dim) in [-1, 1]."""
+LOG_STD_BOUNDS = (-20.0, 2.0)
+"""SAC's clamp of the log standard deviation (stable-baselines3's ``LOG_STD_MIN``, ``LOG_STD_MAX``)."""
 
-    def __init__(self, env_id: str, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
+
+class ExpertActor(nn.Module):
+    """Deterministic actor ``a = tanh(MLP(obs))``; input (..., obs_dim) float32, output (..., act_dim) in [-1, 1].
+
+    With ``stochastic=True`` it also carries SAC's log-std head on the last hidden layer, so :meth:`sample` draws
+    ``a = tanh(μ(s) + σ(s)·ε)`` as the SAC run explored (the medium-replay level is rolled out that way).
+    """
+
+    def __init__(self, env_id: str, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
+                 stochastic: bool = False) -> None:
         super().__init__()
         self.env_id, self.obs_dim, self.act_dim, self.hidden = env_id, obs_dim, act_dim, tuple(hidden)
         self.net = mlp(obs_dim, act_dim, hidden)
+        self.log_std = nn.Linear(hidden[-1], act_dim) if stochastic else None
         self.extra: dict[str, Any] = {}
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs))
+
+    def gaussian(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SAC's pre-tanh Gaussian at ``obs`` (..., obs_dim): ``(μ, log σ)``, each (..., act_dim), log σ clamped to
+        :data:`LOG_STD_BOUNDS`; needs ``stochastic=True``."""
+        if self.log_std is None:
+            raise TrajaugInputError(f"the {self.env_id} actor has no log-std head (a deterministic actor)")
+        latent = self.net[:-1](obs)
+        return self.net[-1](latent), self.log_std(latent).clamp(*LOG_STD_BOUNDS)
+
+    def sample(self, obs: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """``tanh(μ + exp(clamp(log σ))·ε)`` for standard-normal ``eps`` (..., act_dim); needs ``stochastic=True``."""
+        mean, log_std = self.gaussian(obs)
+        return torch.tanh(mean + log_std.exp() * eps)
 
 
 def save_actor(actor: ExpertActor, path: Path, extra: dict[str, Any] | None = None) -> None:
@@ -59,7 +84,8 @@ def save_actor(actor: ExpertActor, path: Path, extra: dict[str, Any] | None = No
 def load_actor(path: Path) -> ExpertActor:
     """Load an actor written by :func:`save_actor` (``weights_only=True``)."""
     payload = torch.load(path, weights_only=True, map_location="cpu")
-    actor = ExpertActor(payload["env_id"], payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]))
+    actor = ExpertActor(payload["env_id"], payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]),
+                        stochastic="log_std.weight" in payload["state_dict"])
     actor.load_state_dict(payload["state_dict"])
     actor.extra = payload["extra"]
     actor.eval()
@@ -87,7 +113,8 @@ def build_expert_dataset(env_id: str, actor: ExpertActor, episodes: int, seed: i
         return expert_actions(actor64, observations)
 
     jobs = [Job(seed=DATA_SEED_BASE + seed * 10_000 + i) for i in range(episodes)]
-    _, transitions = rollout(env_id, jobs, controller, n_envs=min(episodes, 50), progress=progress)
+    with torch_threads(1):  # batches of ≤ 50 rows: one thread is fastest, and far faster on a busy machine
+        _, transitions = rollout(env_id, jobs, controller, n_envs=min(episodes, 50), progress=progress)
     assert transitions is not None
     return Dataset(**transitions, metadata={
         "method": "expert", "seed": seed, "episodes": episodes,

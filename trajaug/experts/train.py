@@ -6,8 +6,8 @@ same command again continues from there. After each checkpoint the deterministic
 ``eval_episodes`` episodes (evaluation seeds 10_000+, never the seeds data is later built with) and, when it beats the
 best so far, exported as a small weights file (see :mod:`trajaug.experts.bundled`) to ``export_to``.
 
-Update-to-data ratio: SAC's default is one gradient step per environment step. On two CPU cores that runs at about
-80 steps/s for HalfCheetah; we use ``train_freq=2, gradient_steps=1`` (ratio 0.5), which roughly doubles throughput.
+Update-to-data ratio: SAC's default is one gradient step per environment step; we use ``train_freq=2,
+gradient_steps=1`` (ratio 0.5), which roughly doubles throughput (docs/experts.md).
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ class ExpertTrainingConfig:
     """Gradient steps per phase."""
     hidden: tuple[int, ...] = (256, 256)
     """Actor and critic hidden sizes (SB3's default for SAC)."""
+    stop_in_band: tuple[float, float] | None = None
+    """Stop at the first checkpoint whose evaluation return lies in this (low, high) band (D4RL's medium level:
+    about a third of the expert's return); None trains for ``total_steps``."""
+    keep_checkpoints: bool = False
+    """Also write every checkpoint's stochastic actor (mean and log-std heads) to ``run_dir/checkpoints/`` (the
+    medium-replay level is rolled out from them)."""
 
 
 def _evaluate_actor(actor: ExpertActor, env_id: str, episodes: int) -> float:
@@ -65,15 +71,20 @@ def _evaluate_actor(actor: ExpertActor, env_id: str, episodes: int) -> float:
     return float(np.mean(returns))
 
 
-def _actor_from_sb3(model, env_id: str, hidden: tuple[int, ...]) -> ExpertActor:  # type: ignore[no-untyped-def]
-    """Copy SB3's SAC actor (latent_pi → mu → tanh) into our plain :class:`ExpertActor`."""
+def _actor_from_sb3(model, env_id: str, hidden: tuple[int, ...],  # type: ignore[no-untyped-def]
+                    stochastic: bool = False) -> ExpertActor:
+    """Copy SB3's SAC actor (latent_pi → mu → tanh, and the log_std head if ``stochastic``) into an
+    :class:`ExpertActor`."""
     import torch
 
     obs_dim = model.observation_space.shape[0]
     act_dim = model.action_space.shape[0]
-    actor = ExpertActor(env_id, obs_dim, act_dim, hidden)
+    actor = ExpertActor(env_id, obs_dim, act_dim, hidden, stochastic=stochastic)
     linears = [m for m in model.actor.latent_pi if isinstance(m, torch.nn.Linear)] + [model.actor.mu]
     ours = [m for m in actor.net if isinstance(m, torch.nn.Linear)]
+    if actor.log_std is not None:
+        linears.append(model.actor.log_std)
+        ours.append(actor.log_std)
     with torch.no_grad():
         for src, dst in zip(linears, ours, strict=True):
             dst.weight.copy_(src.weight)
@@ -103,15 +114,20 @@ def train_expert(config: ExpertTrainingConfig, run_dir: Path, export_to: Path) -
                     learning_starts=config.learning_starts, train_freq=config.train_freq,
                     gradient_steps=config.gradient_steps,
                     policy_kwargs={"net_arch": list(config.hidden)})
-    while progress["steps"] < config.total_steps:
+    while progress["steps"] < config.total_steps and not progress.get("stopped_at_return"):
         started = time.time()
         chunk = min(config.checkpoint_every, config.total_steps - progress["steps"])
         model.learn(chunk, reset_num_timesteps=False, progress_bar=False)
         progress["steps"] += chunk
-        actor = _actor_from_sb3(model, config.env_id, config.hidden)
+        actor = _actor_from_sb3(model, config.env_id, config.hidden, stochastic=config.keep_checkpoints)
         mean_return = _evaluate_actor(actor, config.env_id, config.eval_episodes)
         progress["history"].append({"steps": progress["steps"], "return": mean_return,
                                     "seconds": time.time() - started})
+        if config.keep_checkpoints:
+            save_actor(actor, run_dir / "checkpoints" / f"steps-{progress['steps']:08d}.pt",
+                       extra={"steps": progress["steps"], "eval_return": mean_return})
+        if config.stop_in_band is not None and config.stop_in_band[0] <= mean_return <= config.stop_in_band[1]:
+            progress["stopped_at_return"] = {"steps": progress["steps"], "return": mean_return}
         if progress["best_return"] is None or mean_return > progress["best_return"]:
             progress["best_return"] = mean_return
             progress["best_steps"] = progress["steps"]

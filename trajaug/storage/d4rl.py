@@ -6,6 +6,7 @@ Layout written (all at the file's root unless a group is named)::
     rewards (N,) f32   terminals (N,) bool   timeouts (N,) bool   episode_terminals (N,) bool  (d3rlpy load_v1)
     infos/qpos (N, nq) f64   infos/qvel (N, nv) f64          (when the dataset has simulator state)
     infos/source_episode (N,) i32   infos/method (N,) i16    (provenance per transition)
+    infos/action_log_probs (N,) f32                           (dataset levels sampled from a stochastic policy)
     metadata/trajaug_json   JSON: format version, env id, method and parameters, seed, source sha256, version
     metadata/env_id, metadata/method, metadata/seed, metadata/source_sha256, metadata/format_version (scalars)
     metadata/method_names  (strings; names for infos/method)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +113,31 @@ def read_d4rl(path: str | Path, env_id: str | None = None) -> Dataset:
     return dataset
 
 
-def write_d4rl(dataset: Dataset, path: str | Path, force: bool = False) -> Path:
-    """Write ``dataset`` to ``path`` atomically (see the module docstring for the layout); returns the path."""
+def read_episode_returns(path: str | Path) -> tuple[int, np.ndarray]:
+    """``(N, returns)``: the transitions of a D4RL file and each episode's undiscounted return (E,) float64, read
+    from ``rewards``, ``terminals`` and ``timeouts`` alone (a quick summary; an unfinished last episode counts).
+    Raises :class:`DatasetError` for a file it cannot read."""
+    try:
+        with h5py.File(path, "r") as f:
+            rewards = np.asarray(f["rewards"][()], np.float64).reshape(-1)
+            ends = np.asarray(f["terminals"][()]).astype(bool).reshape(-1)
+            if "timeouts" in f:
+                ends = ends | np.asarray(f["timeouts"][()]).astype(bool).reshape(-1)
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+        raise DatasetError(f"{path}: cannot read as a D4RL file ({_first_line(error)})") from None
+    if not len(rewards):
+        return 0, np.zeros(0)
+    starts = np.concatenate([[0], np.flatnonzero(ends[:-1]) + 1])
+    return len(rewards), np.add.reduceat(rewards, starts)
+
+
+def write_d4rl(dataset: Dataset, path: str | Path, force: bool = False,
+               infos: Mapping[str, np.ndarray] | None = None) -> Path:
+    """Write ``dataset`` to ``path`` atomically (see the module docstring for the layout); returns the path.
+
+    ``infos``: more per-transition columns (N, ...) written as ``infos/<key>``, such as D4RL's
+    ``action_log_probs`` (N,) float32; reading ignores them.
+    """
     path = Path(path)
     metadata = {"format_version": FORMAT_VERSION, "trajaug_version": __version__, "env_id": dataset.env_id,
                 **dataset.metadata}
@@ -127,6 +152,11 @@ def write_d4rl(dataset: Dataset, path: str | Path, force: bool = False) -> Path:
             _put(f, "infos/qvel", np.asarray(dataset.qvel))
         _put(f, "infos/source_episode", np.asarray(dataset.source_episode))
         _put(f, "infos/method", np.asarray(dataset.method))
+        for key, column in (infos or {}).items():
+            if len(column) != len(dataset) or f"infos/{key}" in f:
+                raise ValueError(f"infos/{key}: {len(column)} rows for {len(dataset)} transitions, or a column "
+                                 "the layout already has")
+            _put(f, f"infos/{key}", np.asarray(column))
         f["metadata/trajaug_json"] = json.dumps(metadata, sort_keys=True, default=str)
         f["metadata/method_names"] = np.array(dataset.method_names, dtype=h5py.string_dtype())
         f["metadata/format_version"] = FORMAT_VERSION
