@@ -6,7 +6,8 @@ OUT is a ``trajaug bench seed-table`` folder; each BC policy under ``OUT/train/`
 ``-<N>demos-seed``; the demos row is ``demos``) runs ``--episodes`` deterministic episodes on environment seeds
 50 000+ (not the evaluation seeds). An episode *stalls* when the torso has moved less than 5 m after 100 steps (the
 demos' expert covers ≈ 20 m by then). Prints per row: policies, mean x at 50 / 100 / 1000 steps, the share of
-stalled episodes and the mean return. Used to explain why high-value starts fail offline (docs/benchmarks/reference-table.md).
+stalled episodes and the mean return. Used to explain why high-value starts fail offline
+(docs/benchmarks/reference-table.md).
 """
 
 from __future__ import annotations
