@@ -15,6 +15,7 @@ from trajaug.cli.augment import augment
 from trajaug.cli.bc import bc
 from trajaug.cli.bench import bench
 from trajaug.cli.datasets import datasets
+from trajaug.cli.offrl import offrl
 from trajaug.cli.recall import recall
 from trajaug.core.atomic import OutputExistsError
 from trajaug.core.errors import TrajaugInputError
@@ -51,7 +52,7 @@ def cli() -> None:
     """trajaug: offline trajectory augmentation for imitation learning and offline RL."""
 
 
-for group in (datasets, augment, bc, bench, recall):
+for group in (datasets, augment, bc, offrl, bench, recall):
     cli.add_command(group)
 
 

@@ -141,10 +141,10 @@ def _medium_expert(spec: EnvSpec, size: int, seed: int, progress: Callable[[int]
                    ) -> tuple[Dataset, list[dict[str, Any]]]:
     """Medium (its current cache when that has ``size // 2`` rows, else built) then the expert rolled out
     deterministically to ``size − size // 2`` rows."""
-    from trajaug.datasets.registry import trajaug_home
     from trajaug.experts import levels as actors
     from trajaug.experts.bundled import bundled_actor_path, load_actor
     from trajaug.storage.d4rl import read_d4rl, read_trajaug_metadata
+    from trajaug.storage.paths import trajaug_home
 
     half = size // 2
     if half < 1:

@@ -33,7 +33,7 @@ from trajaug.core.envs import EnvSpec
 from trajaug.core.errors import DatasetError, TrajaugInputError
 from trajaug.datasets import levels
 from trajaug.datasets.levels import NAMED_ENVS
-from trajaug.storage.paths import d4rl_dir, minari_dir
+from trajaug.storage.paths import d4rl_dir, minari_dir, trajaug_home
 
 BUILT_EPISODES = 100
 """Episodes in a dataset built from a bundled expert (D4RL's expert sets have 1000; few-demo work needs ≤ 10)."""
@@ -58,10 +58,6 @@ class Resolved:
     @property
     def present(self) -> bool:
         return self.kind not in ("build", "stale")
-
-
-def trajaug_home() -> Path:
-    return Path(os.environ.get("TRAJAUG_HOME", Path.home() / ".trajaug"))
 
 
 def known_names() -> list[str]:

@@ -1,0 +1,142 @@
+"""``trajaug offrl``: train and evaluate TD3+BC and IQL; every field of their configs is an option.
+
+The options of both configs are offered together (a field both have, e.g. ``--steps``, has the same default in both);
+an option of the other algorithm (``--beta`` with ``--algo td3bc``) is refused. Usage errors of this group (an unknown
+``--algo``, a missing option) are one line on stderr with exit code 2, like the library's input errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trajaug.cli.console import echo_json, progress_bar
+from trajaug.cli.options import config_from_options, config_options
+from trajaug.core import defaults
+from trajaug.core.config import field_docs
+from trajaug.core.errors import TrajaugInputError
+from trajaug.offrl.iql import IQLConfig
+from trajaug.offrl.td3bc import TD3BCConfig
+
+CONFIGS: dict[str, type] = {"td3bc": TD3BCConfig, "iql": IQLConfig}
+SHARED = tuple(field.name for field in dataclasses.fields(TD3BCConfig)
+               if field.name in {other.name for other in dataclasses.fields(IQLConfig)})
+"""Fields both configs have: offered once (the defaults agree), with both help texts where they differ."""
+
+
+def _shared_help(command: Any) -> Any:
+    """Give each shared option both configs' docstrings when they differ (applied after ``config_options``)."""
+    td3bc, iql = field_docs(TD3BCConfig), field_docs(IQLConfig)
+    defaults: dict[str, Any] = {field.name: field.default for field in dataclasses.fields(TD3BCConfig)}
+    for param in getattr(command, "__click_params__", []):
+        name = param.name
+        if name in SHARED and td3bc.get(name) != iql.get(name):
+            shown = ",".join(map(str, defaults[name])) if isinstance(defaults[name], tuple) else defaults[name]
+            param.help = f"TD3+BC: {td3bc[name]} IQL: {iql[name]}  [default: {shown}]"
+    return command
+
+
+class _OneLineUsageError(click.UsageError):
+    def show(self, file: Any = None) -> None:
+        click.echo(f"trajaug: error: {self.format_message()}", err=True)
+
+
+class _OffRLGroup(click.Group):
+    """Shows its subcommands' usage errors as one line (exit code 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            if isinstance(error, _OneLineUsageError):
+                raise
+            raise _OneLineUsageError(error.format_message(), error.ctx) from None
+
+
+@click.group(cls=_OffRLGroup)
+def offrl() -> None:
+    """Offline RL: TD3+BC and IQL (CORL's defaults), evaluated as BC is."""
+
+
+@offrl.command("train")
+@click.option("--algo", type=click.Choice(list(CONFIGS)), required=True, help="The algorithm.")
+@click.option("--dataset", "dataset_name", required=True, help="Dataset name (e.g. halfcheetah-expert) or file.")
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="Train on the first N episodes only.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seeds the networks, the minibatches, the smoothing noise and the evaluation episodes.")
+@click.option("--eval-every", type=click.IntRange(min=0), default=5000, show_default=True,
+              help="Updates between evaluations on the learning curve (0: only after the last).")
+@click.option("--eval-episodes", type=click.IntRange(0, 1000), default=10, show_default=True,
+              help="Episodes per evaluation and action-noise level (0: no evaluation).")
+@click.option("--action-noise", "eval_noise", multiple=True, type=click.FloatRange(min=0),
+              help=f"Evaluation σ (repeat; default {', '.join(str(s) for s in defaults.EVAL_NOISE)}).")
+@_shared_help
+@config_options(TD3BCConfig, optional=True)
+@config_options(IQLConfig, exclude=SHARED, optional=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--force", is_flag=True, help="Write into a non-empty --out (replacing its outputs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def offrl_train(algo: str, dataset_name: str, episodes: int | None, seed: int, eval_every: int, eval_episodes: int,
+                eval_noise: tuple[float, ...], out_dir: Path, force: bool, as_json: bool, **options: Any) -> None:
+    """Train TD3+BC or IQL; writes policy.pt, config.json, curve.json, curve.png and metrics.json into --out."""
+    from trajaug.offrl.train import load_dataset, train_offrl
+
+    config_cls = CONFIGS[algo]
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    foreign = sorted(key for key, value in options.items() if value is not None and key not in names)
+    if foreign:
+        flags = ", ".join("--" + key.replace("_", "-") for key in foreign)
+        raise TrajaugInputError(f"{flags}: not an option of --algo {algo}")
+    config: Any = config_from_options(config_cls, options)
+    with progress_bar(f"loading {dataset_name}", None) as advance:
+        data = load_dataset(dataset_name, episodes, progress=advance)
+    provenance = {"dataset": dataset_name, "episodes": episodes}
+    with progress_bar(f"training {algo}", config.steps) as advance:
+        _, metrics = train_offrl(data, algo, config, out_dir, seed=seed, eval_every=eval_every,
+                                 eval_episodes=eval_episodes, eval_noise=eval_noise or defaults.EVAL_NOISE,
+                                 force=force, provenance=provenance, progress=advance)
+    if as_json:
+        echo_json(metrics)
+        return
+    summary = metrics["dataset"]
+    click.echo(f"{algo} on {summary['episodes']} episodes ({metrics['replay']['transitions']} transitions) of "
+               f"{dataset_name}: {config.steps} updates in {metrics['wall_s']:.1f} s "
+               f"({metrics['updates_per_s']:.0f}/s)")
+    for final, best in zip(metrics["final"], metrics["best"], strict=True):
+        click.echo(f"  σ={final['action_noise']:g}: final {_score(final)}; best {_score(best)} at update "
+                   f"{best['step']}")
+    click.echo(f"wrote {out_dir / 'policy.pt'}, config.json, curve.json, curve.png, metrics.json")
+
+
+def _score(record: dict[str, Any]) -> str:
+    """``return 183.0`` or ``return 5927.4 (normalized 50.0)``."""
+    normalized = record["normalized_mean"]
+    known = normalized is not None and normalized == normalized
+    return f"return {record['return_mean']:.1f}" + (f" (normalized {normalized:.1f})" if known else "")
+
+
+@offrl.command("eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--episodes", type=click.IntRange(1, 1000), default=defaults.EVAL_EPISODES, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Evaluation seed (reset seeds never used for data).")
+@click.option("--action-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="σ of Gaussian noise added to executed actions (perturbed evaluation).")
+@click.option("--env", "env_id", default=None, help="Environment id (default: the checkpoint's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (with per-episode returns).")
+def offrl_eval(checkpoint: Path, episodes: int, seed: int, action_noise: float, env_id: str | None,
+               as_json: bool) -> None:
+    """Evaluate a TD3+BC / IQL checkpoint: return mean, std, 95% CI and D4RL normalized score."""
+    from trajaug.offrl.checkpoint import evaluate_checkpoint
+
+    with progress_bar("evaluating", episodes) as advance:
+        result = evaluate_checkpoint(checkpoint, episodes, seed, action_noise, env_id=env_id, progress=advance)
+    if as_json:
+        from trajaug.core.report import to_json
+
+        click.echo(to_json(result.to_dict()))
+    else:
+        click.echo(result.summary())

@@ -1,0 +1,263 @@
+"""Train TD3+BC or IQL on a dataset, with a learning curve: :func:`train_offrl`.
+
+The loop is the one both algorithms share: transitions from the dataset (:mod:`trajaug.offrl.replay`: terminals do
+not bootstrap, timeouts do), states normalized once, then ``steps`` updates on minibatches drawn by a seeded
+generator. Every ``eval_every`` updates, and after the last, the policy is evaluated as BC's are
+(:func:`trajaug.sim.evaluate.evaluate_policy`: ``eval_episodes`` episodes in a pool, reset seeds
+``eval_seeds(seed, ·)``, each action-noise σ of ``eval_noise``); the curve (normalized score vs updates) is written
+as ``curve.json`` and ``curve.png``, and ``metrics.json`` records the **final** evaluation and the **best** point of
+the curve, as CORL reports both.
+
+Seeds: ``seed`` initialises the networks (torch's global generator), and derived streams seed the minibatch sampler
+and TD3's smoothing noise (``torch.Generator``s of their own), so evaluation never shifts them: the same seed, data
+and config give identical weights whatever ``eval_every`` (one thread, ``torch.use_deterministic_algorithms``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from trajaug.core import defaults
+from trajaug.core.atomic import OutputExistsError, atomic_path
+from trajaug.core.dataset import Dataset
+from trajaug.core.errors import TrajaugInputError
+from trajaug.core.report import write_json
+from trajaug.datasets.info import summarize
+from trajaug.offrl.checkpoint import save_checkpoint
+from trajaug.offrl.iql import IQL, IQLConfig
+from trajaug.offrl.nets import Actor
+from trajaug.offrl.replay import Replay, observation_stats, transitions
+from trajaug.offrl.td3bc import TD3BC, TD3BCConfig
+from trajaug.sim.evaluate import evaluate_policy, task_info
+from trajaug.sim.rollout import make_env
+
+ALGORITHMS: dict[str, tuple[type[Any], Any]] = {"td3bc": (TD3BCConfig, TD3BC), "iql": (IQLConfig, IQL)}
+"""Algorithm name → (config class, learner class)."""
+OUTPUT_FILES = ("policy.pt", "config.json", "curve.json", "curve.png", "metrics.json")
+REBUILT_NEXT = "next_observations missing"
+"""Start of the reader's warning for a file without next observations (the rows concerned are reported instead)."""
+
+
+def load_dataset(name: str, episodes: int | None = None, progress: Callable[[int], None] | None = None) -> Dataset:
+    """Load ``name`` (a known name or a path) and keep its first ``episodes`` episodes (all if None).
+
+    The reader's warning about rebuilt next observations is held back: :func:`train_offrl` reports what it means
+    for offline RL (the episode-end rows dropped), or refuses a dataset with no usable transition."""
+    from trajaug.datasets.registry import load
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load(name, progress=progress)
+    for warning in caught:
+        if not str(warning.message).startswith(REBUILT_NEXT):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if episodes is None:
+        return data
+    try:
+        return data.first_episodes(episodes)
+    except ValueError as error:
+        raise TrajaugInputError(f"{name}: {error}") from None
+
+
+@contextmanager
+def _deterministic_torch(threads: int) -> Iterator[None]:
+    """Single-purpose torch settings for a run, restored afterwards (they are process-global)."""
+    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
+def _stream(seed: int, index: int) -> int:
+    """A seed for stream ``index`` of run ``seed`` (independent of the others)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint32)[0])
+
+
+def _action_scale(dataset: Dataset) -> np.ndarray:
+    """The action bound m per dimension: the environment's (symmetric) Box bound; 1 without an environment."""
+    if dataset.env_id is None:
+        return np.ones(dataset.act_dim)
+    try:
+        env = make_env(dataset.env_id)
+    except gym.error.Error:
+        raise TrajaugInputError(f"unknown environment {dataset.env_id!r} (its action bounds are needed)") from None
+    low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
+    env.close()
+    if not (np.allclose(low, -high) and np.all(high > 0) and np.all(np.isfinite(high))):
+        raise TrajaugInputError(f"{dataset.env_id}: action bounds [{low}, {high}] are not symmetric and finite")
+    return np.asarray(high, dtype=np.float64)
+
+
+def _check(dataset: Dataset, algo: str, config: Any, seed: int, eval_every: int, eval_episodes: int,
+           out: Path | None, force: bool) -> None:
+    if algo not in ALGORITHMS:
+        raise TrajaugInputError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
+    if not isinstance(config, ALGORITHMS[algo][0]):
+        raise TrajaugInputError(f"{algo}: expected a {ALGORITHMS[algo][0].__name__}, got {type(config).__name__}")
+    if seed < 0 or eval_every < 0 or eval_episodes < 0:
+        raise TrajaugInputError("seed, eval_every and eval_episodes must be ≥ 0")
+    if eval_episodes and dataset.env_id is None:
+        raise TrajaugInputError("dataset: names no environment to evaluate on (give eval_episodes=0)")
+    if eval_episodes and dataset.env_id is not None and task_info(dataset.env_id).obs_dim != dataset.obs_dim:
+        raise TrajaugInputError(f"dataset: observations of size {dataset.obs_dim}, {dataset.env_id} has "
+                                f"{task_info(dataset.env_id).obs_dim}")
+    if out is not None and not force and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputExistsError(f"{out}: already exists and is not empty (use --force to overwrite)")
+
+
+def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | Path | None = None, *,
+                seed: int = 0, eval_every: int = 5000, eval_episodes: int = 10,
+                eval_noise: Sequence[float] = defaults.EVAL_NOISE, force: bool = False,
+                provenance: Mapping[str, Any] | None = None,
+                progress: Callable[[int], None] | None = None) -> tuple[Actor, dict[str, Any]]:
+    """Train ``algo`` (``"td3bc"`` or ``"iql"``) on ``dataset``; returns (policy in eval mode, metrics).
+
+    ``config``: a :class:`TD3BCConfig` / :class:`IQLConfig` (default: CORL's). ``eval_every``: updates between
+    evaluations (0: only after the last); ``eval_episodes`` (CORL: 10; 0: no evaluation) per σ of ``eval_noise``.
+    With ``out_dir``, writes ``policy.pt``, ``config.json``, ``curve.json``, ``curve.png`` and ``metrics.json``
+    (last); a non-empty ``out_dir`` raises :class:`OutputExistsError` before training unless ``force``.
+    ``progress(n)`` is called every 1000 updates. Bad input raises :class:`TrajaugInputError`.
+    """
+    config = config if config is not None else ALGORITHMS.get(algo, (TD3BCConfig,))[0]()
+    out = Path(out_dir) if out_dir is not None else None
+    _check(dataset, algo, config, seed, eval_every, eval_episodes, out, force)
+    data = transitions(dataset)
+    learner_cls = ALGORITHMS[algo][1]
+    reward_scale = learner_cls.reward_scale(config, dataset)
+    mean, std = observation_stats(data.observations, config.obs_eps, config.normalize_obs)
+    replay = Replay(data, mean, std, reward_scale, seed=_stream(seed, 1))
+    if data.dropped:
+        warnings.warn(f"{data.dropped} episode-end rows without a stored next observation left out (their "
+                      "successor is unknown; terminals and stored timeouts are kept)", UserWarning, stacklevel=2)
+    noise_levels = [float(sigma) for sigma in eval_noise] if eval_episodes else []
+    points: list[dict[str, Any]] = []
+    losses = torch.empty(config.steps, len(learner_cls.LOSSES))
+    eval_wall = 0.0
+
+    with _deterministic_torch(config.threads):
+        torch.manual_seed(seed)
+        actor = Actor(dataset.obs_dim, dataset.act_dim, config.hidden, dataset.env_id)
+        actor.set_normalizer(mean, std)
+        actor.action_scale.copy_(torch.as_tensor(_action_scale(dataset), dtype=torch.float32))
+        learner = learner_cls(config, actor, seed=_stream(seed, 2))
+        actor.train()
+        wall, start, window = 0.0, time.perf_counter(), 0
+        for step in range(config.steps):
+            losses[step] = learner.update(replay.sample(config.batch_size))
+            done = step + 1
+            if progress is not None and done % 1000 == 0:
+                progress(1000)
+            if noise_levels and (done == config.steps or (eval_every and done % eval_every == 0)):
+                wall += time.perf_counter() - start
+                points.append(_evaluate(actor, dataset.env_id, done, losses[window:done], learner_cls.LOSSES,
+                                        eval_episodes, seed, noise_levels))
+                eval_wall += sum(e["wall_s"] for e in points[-1]["evals"])
+                window, start = done, time.perf_counter()
+        wall += time.perf_counter() - start
+        actor.eval()
+        if progress is not None and config.steps % 1000:
+            progress(config.steps % 1000)
+
+    metrics = _metrics(algo, config, seed, losses, learner_cls.LOSSES, wall, eval_wall, points, dataset, data,
+                       reward_scale, eval_episodes)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        resolved = {"algorithm": algo, "env_id": dataset.env_id, "seed": seed, "config": config.to_dict(),
+                    "evaluation": {"every": eval_every, "episodes": eval_episodes, "action_noise": noise_levels,
+                                   "seed": seed},
+                    "data": dict(provenance or {})}
+        save_checkpoint(out / "policy.pt", algo, actor, learner.networks(), resolved, seed, metrics, force=True)
+        write_json(resolved, out / "config.json")
+        write_json({"algorithm": algo, "env_id": dataset.env_id, "points": points}, out / "curve.json")
+        name = (provenance or {}).get("dataset", dataset.env_id)
+        _plot_curve(points, noise_levels, f"{algo} on {name}", out / "curve.png")
+        write_json(metrics, out / "metrics.json")
+    return actor, metrics
+
+
+def _evaluate(actor: Actor, env_id: str | None, step: int, window: torch.Tensor, names: tuple[str, ...],
+              episodes: int, seed: int, noise_levels: list[float]) -> dict[str, Any]:
+    """One curve point: the mean losses since the previous point and an evaluation per σ."""
+    assert env_id is not None
+    evals = [evaluate_policy(actor, env_id, episodes, seed, sigma).to_dict(include_returns=False)
+             for sigma in noise_levels]
+    means = window.double().nanmean(dim=0).tolist() if len(window) else [math.nan] * len(names)
+    return {"step": step, "losses": dict(zip(names, means, strict=True)), "evals": evals}
+
+
+def _best(points: list[dict[str, Any]], sigma: float) -> dict[str, Any] | None:
+    """The curve point with the highest mean return at noise σ (the normalized score is increasing in it)."""
+    rows = [(p["step"], e) for p in points for e in p["evals"] if e["action_noise"] == sigma]
+    if not rows:
+        return None
+    step, best = max(rows, key=lambda row: row[1]["return_mean"])
+    return {"step": step, **{k: best[k] for k in ("action_noise", "return_mean", "return_ci95", "normalized_mean",
+                                                  "normalized_ci95")}}
+
+
+def _metrics(algo: str, config: Any, seed: int, losses: torch.Tensor, names: tuple[str, ...], wall: float,
+             eval_wall: float, points: list[dict[str, Any]], dataset: Dataset, data: Any, reward_scale: float,
+             eval_episodes: int) -> dict[str, Any]:
+    tail = losses[-max(1, len(losses) // 100):].double().nanmean(dim=0).tolist()
+    summary = summarize(dataset)
+    if "file_sha256" in dataset.metadata:
+        summary["file_sha256"] = dataset.metadata["file_sha256"]
+    final = points[-1]["evals"] if points else []
+    return {
+        "algorithm": algo, "steps": int(config.steps), "seed": seed,
+        "loss_final": dict(zip(names, tail, strict=True)),
+        "wall_s": wall, "updates_per_s": config.steps / wall if wall > 0 else math.inf, "eval_wall_s": eval_wall,
+        "eval_episodes": eval_episodes,
+        "final": final, "best": [b for e in final if (b := _best(points, e["action_noise"])) is not None],
+        "replay": {"transitions": len(data), "terminals": int(data.terminals.sum()),
+                   "timeouts_bootstrapped": data.timeouts, "dropped_rows": data.dropped,
+                   "reward_scale": reward_scale},
+        "torch_version": torch.__version__, "dataset": summary,
+    }
+
+
+def _plot_curve(points: list[dict[str, Any]], noise_levels: list[float], title: str, path: Path) -> None:
+    """Normalized score (return, for a task without D4RL scores) vs updates, one line per σ with its 95% CI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    normalized = bool(points) and all(math.isfinite(e["normalized_mean"] if e["normalized_mean"] is not None
+                                                    else math.nan) for p in points for e in p["evals"])
+    key = "normalized" if normalized else "return"
+    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=110)
+    try:
+        steps = np.array([p["step"] for p in points], dtype=np.float64)
+        for sigma in noise_levels:
+            evals = [next(e for e in p["evals"] if e["action_noise"] == sigma) for p in points]
+            mean = np.array([e[f"{key}_mean"] for e in evals], dtype=np.float64)
+            ci = np.nan_to_num(np.array([e[f"{key}_ci95"] if e[f"{key}_ci95"] is not None else math.nan
+                                         for e in evals], dtype=np.float64))
+            line = ax.plot(steps, mean, marker="o", markersize=3, label=f"σ = {sigma:g}")[0]
+            ax.fill_between(steps, mean - ci, mean + ci, alpha=0.15, color=line.get_color())
+        ax.set_xlabel("updates")
+        ax.set_ylabel("D4RL normalized score" if normalized else "return")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if noise_levels:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path, force=True) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
