@@ -99,7 +99,7 @@ def test_a_loaded_generator_goes_on_training_from_its_weights(cheetah_demos: Dat
     np.testing.assert_allclose(again.trainer.act(states, hints), after, atol=1e-6)
     assert not np.allclose(again.trainer.discriminator.log_probability(states, demos.actions[:200]),
                            trained.trainer.discriminator.log_probability(states, demos.actions[:200]))
-    with pytest.raises(TrajaugInputError, match="--continue-steps must be ≥ 0 and needs --load-model"):
+    with pytest.raises(TrajaugInputError, match="--continue-steps needs --load-model"):
         ModelFiles(continue_steps=1000)
     with pytest.raises(TrajaugInputError, match="noise: does not take save"):
         get_augmenter("noise")(files=ModelFiles(save=str(first)))
@@ -125,7 +125,7 @@ def test_execution_noise_perturbs_the_executed_actions_and_stays_physical(cheeta
     assert np.abs(noisy.actions).max() <= 1.0  # executed actions are clipped to the box, then stored
     report = physics_check(noisy, max_transitions=300, seed=0)
     assert report.p95 < 1e-2  # the stored action is the executed one: every transition is physical
-    with pytest.raises(TrajaugInputError, match="execution_noise must be ≥ 0"):
+    with pytest.raises(TrajaugInputError, match="--execution-noise must be ≥ 0"):
         CATConfig(execution_noise=-0.1)
 
 
@@ -178,7 +178,7 @@ def test_rejection_keeps_each_demos_most_expert_like_rollouts(cheetah_demos: Dat
     assert summary["sample_rejected_return_mean"] == pytest.approx(every.episode_returns()[rejected].mean())
     assert summary["sample_kept_mean_log_d"] > summary["sample_rejected_mean_log_d"]
     assert summary["augmented_return_mean"] == pytest.approx(expected.episode_returns().mean())
-    with pytest.raises(TrajaugInputError, match=r"keep_fraction must be in \(0, 1\]"):
+    with pytest.raises(TrajaugInputError, match=r"--keep-fraction must be in \(0, 1\]"):
         CATConfig(keep_fraction=0.0)
 
 
@@ -197,7 +197,7 @@ def test_horizon_env_runs_generator_episodes_to_the_time_limit(cheetah_demos: Da
     assert to_limit.timeouts.sum() == 2 and summary["sample_kept_ended_early"] == 0
     # the same generator and start: the first 30 steps are the same trajectory
     np.testing.assert_allclose(to_limit.observations[:30], as_demo.observations[:30], atol=1e-5)
-    with pytest.raises(TrajaugInputError, match="horizon env needs hint nearest"):
+    with pytest.raises(TrajaugInputError, match="--horizon env needs --hint nearest"):
         CATConfig(horizon="env", hint="time")
     from trajaug.augment.adversarial.gail import GAILConfig
 
@@ -248,11 +248,11 @@ def test_reset_starts_and_training_noise_change_the_generators_episodes(cheetah_
     task = make_env(demos.env_id)  # each candidate k starts in the task's reset with its job seed (1 · 1000003 + k)
     resets = np.array([task.reset(seed=1_000_003 + k)[0] for k in range(4)], np.float32)
     np.testing.assert_allclose(np.sort(firsts, axis=0), np.sort(resets, axis=0), atol=1e-6)
-    with pytest.raises(TrajaugInputError, match="starts reset needs hint nearest"):
+    with pytest.raises(TrajaugInputError, match="--starts reset needs --hint nearest"):
         CATConfig(starts="reset", hint="time")
     with pytest.raises(TrajaugInputError, match="starts must be one of demo, reset"):
         CATConfig(starts="anywhere")
-    with pytest.raises(TrajaugInputError, match="training_noise must be ≥ 0"):
+    with pytest.raises(TrajaugInputError, match="--training-noise must be ≥ 0"):
         CATConfig(training_noise=-1.0)
 
 
@@ -315,7 +315,7 @@ def test_more_sampling_rounds_refill_the_demos_whose_candidates_fell(cheetah_dem
     plain, _ = augment("cat", demos, every, per_episode=2, seed=4)
     assert summary_one["sample_rounds"] == 1 and summary_one["sample_candidates"] == 2
     np.testing.assert_array_equal(one.observations, plain.observations)
-    with pytest.raises(TrajaugInputError, match="sample_rounds must be ≥ 1"):
+    with pytest.raises(TrajaugInputError, match="--sample-rounds must be ≥ 1"):
         CATConfig(sample_rounds=0)
 
 
@@ -336,9 +336,9 @@ def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: 
         train(self, *args, **kwargs)  # type: ignore[arg-type]
         snapshots.append({k: v.clone() for k, v in self.policy.state_dict().items()})
 
-    def counted_warm_start(self: AdversarialTrainer) -> None:
+    def counted_warm_start(self: AdversarialTrainer, *args: object) -> None:
         warm_starts.append(1)
-        warm_start(self)
+        warm_start(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(AdversarialTrainer, "train", recorded_train)
     monkeypatch.setattr(AdversarialTrainer, "_warm_start", counted_warm_start)
@@ -356,7 +356,7 @@ def test_chunked_training_keeps_the_chunk_whose_probe_fell_least(cheetah_demos: 
     loaded.load(path)  # the saved generator is the chosen one
     states, hints = demos.observations[:50], distort(demos.actions[:50], 0.9, np.random.default_rng(0))
     np.testing.assert_allclose(loaded.act(states, hints), augmenter.trainer.act(states, hints), atol=1e-6)
-    with pytest.raises(TrajaugInputError, match="chunks and probe_per_demo must be ≥ 1"):
+    with pytest.raises(TrajaugInputError, match="--chunks must be ≥ 1"):
         CATConfig(chunks=0)
 
 

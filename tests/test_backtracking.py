@@ -218,7 +218,7 @@ def test_reward_formula_is_refused_where_observations_do_not_determine_it() -> N
 def test_config_is_validated() -> None:
     with pytest.raises(TrajaugInputError, match="start must be one of high-value, goal-gan, uniform"):
         BDMConfig(start="best")
-    with pytest.raises(TrajaugInputError, match="top_k and train_top_k must lie in"):
+    with pytest.raises(TrajaugInputError, match=r"--top-k must be in \(0, 1\]"):
         BDMConfig(top_k=0.0)
 
 
@@ -250,7 +250,7 @@ def test_both_methods_run_from_the_cli_on_a_d4rl_file(cheetah_file: Path, tmp_pa
         assert data.metadata["summary"]["fit_reward_source"] == "formula"
         assert data.metadata["config"]["trace_length"] == 2
     bad = CliRunner().invoke(cli, ["augment", "bdm", "--dataset", str(cheetah_file), "--start", "best"])
-    assert bad.exit_code == 2 and "start must be one of" in bad.stderr
+    assert bad.exit_code == 2 and "'--start': 'best' is not one of 'high-value', 'goal-gan', 'uniform'" in bad.stderr
 
 
 def test_bdm_cl_starts_uniformly_in_its_windows_and_reaches_the_head(demos: Dataset) -> None:

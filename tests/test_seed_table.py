@@ -233,7 +233,7 @@ def test_plus_demos_row_trains_on_the_rows_set_and_the_demos(cheetah_file: Path,
     (["few-demo", "--method", "demos"], "expected an augmentation row"),
     (["few-demo", "--method", "catt"], "expected an augmentation row"),
     (["few-demo", "--method", "cat:execution_noise=loud"], "execution_noise: 'loud' is not a number"),
-        (["few-demo", "--bc-rows", "demos,both"], "--bc-rows: unknown both"),
+    (["few-demo", "--bc-rows", "demos,both"], "--bc-rows must be one of demos, augmented, .* got 'both'"),
 ])
 def test_bench_cli_rejects_bad_rows_before_running(tmp_path: Path, arguments: list[str], message: str) -> None:
     from click.testing import CliRunner

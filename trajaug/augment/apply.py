@@ -11,10 +11,12 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from trajaug import __version__
 from trajaug.augment.base import ModelFiles, Progress, get_augmenter
 from trajaug.core.dataset import Dataset, concatenate
+from trajaug.core.device import deterministic_algorithms, device_record
 from trajaug.core.envs import spec_for
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.nn import torch_threads
@@ -40,18 +42,22 @@ def check_demos(demos: Dataset, simulator: bool) -> None:
 
 
 def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | None = None, seed: int = 0,
-            with_expert: bool = False, progress: Progress | None = None, files: ModelFiles | None = None
-            ) -> tuple[Dataset, dict[str, Any]]:
+            with_expert: bool = False, progress: Progress | None = None, files: ModelFiles | None = None,
+            device: str | torch.device = "cpu") -> tuple[Dataset, dict[str, Any]]:
     """Fit ``method`` on ``demos`` and sample; returns (augmented dataset with provenance, summary).
 
-    The dataset's metadata records the method, its resolved config, the seed, the source's sha256 and the
-    number of demos; the summary gives counts, average returns (augmented vs demos) and wall time.
+    The dataset's metadata records the method, its resolved config, the seed, the source's sha256, the number of
+    demos and, for a method that trains networks (``uses_device``), the device they trained on (``device``: ``auto``,
+    ``cpu``, ``cuda[:N]``, ``mps``; :mod:`trajaug.core.device`); the summary gives counts, average returns
+    (augmented vs demos) and wall time.
     """
     cls = get_augmenter(method)
     check_demos(demos, cls.uses_simulator)
-    augmenter = cls(config, seed=seed, files=files)
+    augmenter = cls(config, seed=seed, files=files, device=device)
     per_episode = per_episode if per_episode is not None else cls.default_per_episode
-    with torch_threads(1):
+    if per_episode < 1:
+        raise TrajaugInputError(f"--per-episode must be ≥ 1, got {per_episode}")
+    with torch_threads(1), deterministic_algorithms(augmenter.device, warn_only=True):
         started = time.perf_counter()
         augmenter.fit(demos, progress=progress)
         fitted = time.perf_counter()
@@ -78,6 +84,7 @@ def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | 
         "method": method,
         "config": dataclasses.asdict(augmenter.config),
         "seed": seed,
+        "device": device_record(augmenter.device) if cls.uses_device else None,
         "per_episode": per_episode,
         "with_expert": with_expert,
         "source_sha256": demos.metadata.get("file_sha256"),

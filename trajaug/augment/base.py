@@ -21,16 +21,16 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
 from trajaug.augment.model_files import ModelFiles
 from trajaug.core import defaults
 from trajaug.core.dataset import Dataset
+from trajaug.core.device import resolve_device
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.progress import Progress
 
 __all__ = ["REGISTRY", "Augmenter", "ModelFiles", "Progress", "get_augmenter", "register"]
-
-Progress = Callable[[int], None]
-"""A progress callback: called with the units of work just done."""
 
 REGISTRY: dict[str, type[Augmenter]] = {}
 
@@ -59,8 +59,14 @@ class Augmenter(ABC):
     uses_simulator: ClassVar[bool] = True
     model_files: ClassVar[tuple[str, ...]] = ()
     """The :class:`ModelFiles` fields the method honours (``save``, ``load``, ``continue_steps``); () for none."""
+    uses_device: ClassVar[bool] = False
+    """Whether the method trains networks on ``device`` (CAT, GAIL, bdm's ensembles, SynthER); the others ignore it."""
 
-    def __init__(self, config: Any = None, seed: int = 0, files: ModelFiles | None = None) -> None:
+    def __init__(self, config: Any = None, seed: int = 0, files: ModelFiles | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        """``device``: where the method's networks train (a run option like ``files``, not part of the config:
+        :func:`trajaug.core.device.resolve_device`); simulation and collection stay on the CPU."""
+        self.device = resolve_device(device)
         self.config = config if config is not None else self.Config()
         self.files = files if files is not None else ModelFiles()
         unused = [f.name for f in dataclasses.fields(ModelFiles)

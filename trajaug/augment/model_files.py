@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from trajaug.core.config import check_settings, setting
 from trajaug.core.errors import TrajaugInputError
 
 
@@ -18,13 +19,14 @@ class ModelFiles:
     """Write the trained model here (a ``weights_only`` torch file)."""
     load: str = ""
     """Skip training: load a model saved with ``save`` (refused for other demos than it was trained on)."""
-    continue_steps: int = 0
+    continue_steps: int = setting(0, minimum=0)
     """With ``load``: train the loaded model this many more steps before sampling (CAT, GAIL), so a long training
     can run in chunks; 0: sample from it as it is."""
 
     def __post_init__(self) -> None:
-        if self.continue_steps < 0 or (self.continue_steps and not self.load):
-            raise TrajaugInputError("--continue-steps must be ≥ 0 and needs --load-model")
+        check_settings(self)
+        if self.continue_steps and not self.load:
+            raise TrajaugInputError("--continue-steps needs --load-model")
 
 
 RUN_OPTION_KEYS = {"save_generator": "save", "load_generator": "load", "save_model": "save", "load_model": "load",

@@ -16,7 +16,9 @@ The regressor: x (B, in_dim) → y (B, out_dim), inputs and targets z-scored, fi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,17 +53,24 @@ class Discriminator(nn.Module):
 
     ``hidden``: sizes of the tanh MLP; ``lr``: Adam's learning rate; ``entropy_weight``: β of the loss;
     ``batch_size``: expert and generated samples per update (each). CAT and GAIL take them from their config
-    (``disc_*``), the goal GAN of ``bdm`` from its own.
+    (``disc_*``), the goal GAN of ``bdm`` from its own. ``device``: where it trains (initialised on the CPU, then
+    moved, with its optimizer); :meth:`reward` and :meth:`log_probability` score numpy arrays on the CPU (the
+    collection loop's side), through a CPU copy refreshed after each :meth:`update` when it trains elsewhere.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, obs_mean: np.ndarray, obs_std: np.ndarray,
-                 hidden: Sequence[int], lr: float, entropy_weight: float = 1e-3, batch_size: int = 256) -> None:
+                 hidden: Sequence[int], lr: float, entropy_weight: float = 1e-3, batch_size: int = 256,
+                 device: str | torch.device = "cpu") -> None:
         super().__init__()
         self.entropy_weight, self.batch_size = entropy_weight, batch_size
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(obs_std, dtype=torch.float32))
         self.net = mlp(obs_dim + act_dim, 1, hidden, nn.Tanh)
+        self.to(device)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=lr)
+        self._scorer: tuple[nn.Module, torch.Tensor, torch.Tensor] | None = None
+        """(net, mean, std) on the CPU while the discriminator trains on another device; None: not made yet."""
+        self.register_load_state_dict_post_hook(_drop_scorer)
 
     obs_mean: torch.Tensor
     obs_std: torch.Tensor
@@ -87,26 +96,41 @@ class Discriminator(nn.Module):
 
     def update(self, expert_states: np.ndarray, expert_actions: np.ndarray, generated_states: np.ndarray,
                generated_actions: np.ndarray, rng: np.random.Generator, epochs: int = 1) -> dict[str, float]:
-        """Adam steps over the generated samples (``epochs`` passes), each paired with a random expert batch."""
-        batch = self.batch_size
+        """Adam steps over the generated samples (``epochs`` passes), each paired with a random expert batch. The
+        arrays move to the discriminator's device once per call (as float32); the minibatches are indexed there."""
+        batch, device = self.batch_size, self.obs_mean.device
         stats: dict[str, float] = {}
+        expert_s, expert_a, generated_s, generated_a = (torch.tensor(x, dtype=torch.float32, device=device) for x in (
+            expert_states, expert_actions, generated_states, generated_actions))
         for _ in range(epochs):
             order = rng.permutation(len(generated_states))
             for start in range(0, len(order) - batch + 1, batch):
-                rows = order[start:start + batch]
-                expert_rows = rng.integers(0, len(expert_states), size=batch)
-                loss, stats = self.loss(*(torch.as_tensor(x, dtype=torch.float32) for x in (
-                    expert_states[expert_rows], expert_actions[expert_rows], generated_states[rows],
-                    generated_actions[rows])))
+                rows = torch.from_numpy(order[start:start + batch]).to(device, non_blocking=True)
+                expert_rows = torch.from_numpy(rng.integers(0, len(expert_states), size=batch)).to(device)
+                loss, stats = self.loss(expert_s[expert_rows], expert_a[expert_rows], generated_s[rows],
+                                        generated_a[rows])
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
+        self._scorer = None  # the CPU copy, if any, is stale now
         return stats
+
+    def scores_itself(self) -> bool:
+        """Whether scoring uses the discriminator itself (it trains on the CPU) rather than a CPU copy of it."""
+        return self.obs_mean.device.type == "cpu"
 
     def _logits(self, states: np.ndarray, actions: np.ndarray) -> torch.Tensor:
         """f(s, a) (B,) for (B, obs_dim), (B, act_dim) arrays, copied in: a dataset's arrays are read-only, and a
-        tensor sharing their memory would be writable."""
-        return self(torch.tensor(states, dtype=torch.float32), torch.tensor(actions, dtype=torch.float32))
+        tensor sharing their memory would be writable. On the CPU, through a CPU copy when it trains elsewhere."""
+        states_t, actions_t = torch.tensor(states, dtype=torch.float32), torch.tensor(actions, dtype=torch.float32)
+        if self.scores_itself():
+            return self(states_t, actions_t)
+        if self._scorer is None:
+            with torch.inference_mode(False):  # plain tensors, whatever mode the caller scores in
+                scorer = copy.deepcopy(self.net).to("cpu").requires_grad_(False)
+            self._scorer = (scorer, self.obs_mean.cpu(), self.obs_std.cpu())
+        net, mean, std = self._scorer
+        return net(torch.cat([(states_t - mean) / std, actions_t], dim=-1)).squeeze(-1)
 
     @torch.inference_mode()
     def log_probability(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -120,6 +144,11 @@ class Discriminator(nn.Module):
         """r(s, a) = −log(1 − D(s, a)) for (B, obs_dim), (B, act_dim) arrays; returns (B,) float64."""
         logits = self._logits(states, actions)
         return F.softplus(logits).double().numpy()
+
+
+def _drop_scorer(module: Any, _keys: object) -> None:
+    """After loading weights into a :class:`Discriminator`: its CPU copy, if any, is stale."""
+    module._scorer = None
 
 
 class MLPRegressor(nn.Module):

@@ -14,13 +14,17 @@ import numpy as np
 
 from trajaug.augment.base import Augmenter, Progress, register
 from trajaug.augment.simulate import demo_action_table, execute_from_demos
+from trajaug.core.config import check_settings, setting
 from trajaug.core.dataset import Dataset
 
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    sigma: float = 0.9
+    sigma: float = setting(0.9, minimum=0)
     """Half-width σ of the uniform noise added to every action dimension (CAT reference: 0.9)."""
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @register("noise")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trajaug.augment.base import Progress
 from trajaug.core.dataset import Dataset
+from trajaug.core.progress import Progress, start_phase
 from trajaug.sim.rollout import Controller, Job, make_env, rollout, state_from_observation
 
 
@@ -38,15 +38,17 @@ def demo_start_jobs(demos: Dataset, episode_indices: list[int], seed: int,
 
 def execute_from_demos(demos: Dataset, job_demos: list[int], controller: Controller, seed: int,
                        progress: Progress | None = None, max_steps: list[int] | None = None,
-                       from_reset: bool = False) -> Dataset:
+                       from_reset: bool = False, label: str = "trajectories") -> Dataset:
     """Run one simulator episode per entry of ``job_demos``, each from that demo's initial state (or a fresh reset,
     ``from_reset``) for the demo's length (or ``max_steps``, or until the task terminates), with actions from
     ``controller(jobs, steps, observations)``.
 
     Returns the executed trajectories (simulator rewards, qpos/qvel) with ``source_episode`` = the demo index.
+    ``progress`` is told of a phase ``label`` of one unit per trajectory.
     """
     assert demos.env_id is not None
     jobs = demo_start_jobs(demos, job_demos, seed, max_steps, from_reset)
+    start_phase(progress, label, len(jobs))
     _, executed = rollout(demos.env_id, jobs, controller, n_envs=64, progress=progress)
     assert executed is not None
     executed["source_episode"] = np.asarray(job_demos, np.int32)[executed["source_episode"]]

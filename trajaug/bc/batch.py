@@ -43,6 +43,7 @@ from trajaug.bc.grid import Cell, Grid, slug
 from trajaug.bc.train import load_episodes, train_bc
 from trajaug.core.atomic import atomic_path
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.progress import start_phase
 from trajaug.core.report import (
     bar_chart_ci,
     format_mean_ci,
@@ -56,17 +57,18 @@ from trajaug.core.report import (
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 
 
-def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None) -> CellOutput:
+def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None, device: str = "cpu") -> CellOutput:
     """Train (or reuse the policy trained for the same training fields) and evaluate one cell.
 
     Returns the cell's result row and the files for the driver to write under ``out_dir``: the training's
     ``train/<training-id>/`` files (unless a finished training was found there) and ``cells/<cell-id>/eval.json``,
     then ``result.json`` last. ``shared`` maps dataset names to shipped file contents (see :func:`ship_datasets`);
-    names found there are read from a local copy instead of by name or path."""
+    names found there are read from a local copy instead of by name or path. ``device``: where BC trains (a run
+    option of the batch, not of the cell: :func:`trajaug.bc.train.train_bc`)."""
     fingerprint = data_fingerprint(cell, shared or {})
     with tempfile.TemporaryDirectory(prefix="trajaug-cell-") as scratch:
         policy, metrics, files = _trained_policy(cell, Path(out_dir) / "train" / cell.training_id, Path(scratch),
-                                                 shared or {}, fingerprint)
+                                                 shared or {}, fingerprint, device)
     if policy.env_id is None:
         raise TrajaugInputError(f"{cell.dataset}: the dataset names no environment to evaluate in")
     result = evaluate_policy(policy, policy.env_id, cell.eval_episodes, seed=cell.seed,
@@ -106,7 +108,7 @@ def data_fingerprint(cell: Cell, shared: Mapping[str, Any]) -> dict[str, str | N
 
 
 def _trained_policy(cell: Cell, folder: Path, scratch: Path, shared: Mapping[str, Any],
-                    fingerprint: Mapping[str, str | None]
+                    fingerprint: Mapping[str, str | None], device: str = "cpu"
                     ) -> tuple[Any, dict[str, Any], tuple[tuple[str, bytes], ...]]:
     """The policy and metrics in ``folder`` if a finished training on the same data is there (no files to
     write), else train into ``scratch`` and return its files, ``metrics.json`` last (its presence marks a
@@ -122,7 +124,7 @@ def _trained_policy(cell: Cell, folder: Path, scratch: Path, shared: Mapping[str
     provenance = {**{k: v for k, v in cell.to_dict().items() if k not in ("action_noise", "eval_episodes")},
                   **fingerprint}
     policy, metrics = train_bc(data, cell.bc_config(), scratch / "train", expert=expert, force=True,
-                               provenance=provenance)
+                               provenance=provenance, device=device)
     return policy, metrics, folder_files(scratch / "train", f"train/{cell.training_id}", last=("metrics.json",))
 
 
@@ -218,13 +220,15 @@ class BatchResult:
 
 def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | None = None,
               workers: int | None = None, progress: Callable[[int], None] | None = None,
-              ship_data: bool = False) -> BatchResult:
+              ship_data: bool = False, device: str = "cpu") -> BatchResult:
     """Run every unfinished cell (on ``executor``, default a LocalExecutor of ``workers`` processes); returns the
-    rows of all cells, in order (no tables). ``progress(n)`` advances over all cells, finished ones first.
+    rows of all cells, in order (no tables). ``progress`` is a phase "BC cells" over all cells, finished ones first.
     This process writes every file the cells return (see :class:`~trajaug.executors.base.CellOutput`). ``ship_data``:
-    send each dataset's file to the workers once (for clusters without a shared filesystem)."""
+    send each dataset's file to the workers once (for clusters without a shared filesystem). ``device``: where
+    each cell trains BC (``auto`` picks per worker; on Ray, give the executor ``num_gpus`` so cells land on GPUs)."""
     out = Path(out_dir)
     prepare_datasets(cells)
+    start_phase(progress, "BC cells", len(cells))
     current: dict[str, str | None] = {}
     finished: set[str] = set()
     stale = 0
@@ -250,8 +254,9 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
     failed = 0
     if todo:
         shared = ship_datasets(todo) if ship_data else None
+        cell_fn = functools.partial(run_cell, out_dir=str(out), device=device)
         with executor_for(executor, workers) as pool:
-            for cell, outcome in pool.map_unordered(functools.partial(run_cell, out_dir=str(out)), todo, shared):
+            for cell, outcome in pool.map_unordered(cell_fn, todo, shared):
                 if isinstance(outcome, BaseException):
                     failed += 1
                     write_json(_error_row(cell, outcome), out / "cells" / cell.cell_id / "result.json")
@@ -278,12 +283,13 @@ def _new_files(out: Path, files: Sequence[tuple[str, bytes]], row: Mapping[str, 
 
 
 def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None, workers: int | None = None,
-              progress: Callable[[int], None] | None = None, ship_data: bool = False) -> BatchResult:
+              progress: Callable[[int], None] | None = None, ship_data: bool = False,
+              device: str = "cpu") -> BatchResult:
     """Run every unfinished cell of ``grid`` (see :func:`run_cells`), then write the result tables."""
     out = Path(out_dir)
     cells = grid.cells()
     write_json({**grid.to_dict(), "cells": [c.cell_id for c in cells]}, out / "grid.json")
-    result = run_cells(cells, out, executor, workers, progress, ship_data)
+    result = run_cells(cells, out, executor, workers, progress, ship_data, device)
     return dataclasses.replace(result, files=write_tables(result.rows, grid, out))
 
 

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from trajaug.core.atomic import atomic_path
+from trajaug.core.device import resolve_device
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.nn import mlp
 
@@ -91,15 +92,17 @@ def save_checkpoint(path: str | Path, policy: BCPolicy, config: dict[str, Any], 
         "format": CHECKPOINT_FORMAT, "env_id": policy.env_id, "obs_dim": policy.obs_dim, "act_dim": policy.act_dim,
         "hidden": list(policy.hidden), "config": _plain(config),
         "normalizer": {"mean": policy.obs_mean.tolist(), "std": policy.obs_std.tolist()},
-        "state_dict": {k: v.detach().clone() for k, v in policy.state_dict().items()}, "metrics": _plain(metrics),
+        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in policy.state_dict().items()},
+        "metrics": _plain(metrics),
     }
     with atomic_path(path, force=force) as tmp:
         torch.save(payload, tmp)
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``), its policy on ``device``
+    (the file holds CPU tensors; evaluation runs on the CPU, the default).
 
     A missing file, a file that is not a torch checkpoint, or a dict without the expected keys raises
     :class:`TrajaugInputError` with one line that names the file.
@@ -110,7 +113,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not zipfile.is_zipfile(path):
         raise TrajaugInputError(f"{path}: not a torch checkpoint (torch.save writes a zip archive; this is not one)")
     try:
-        payload = torch.load(path, weights_only=True, map_location="cpu")
+        payload = torch.load(path, weights_only=True, map_location=resolve_device(device))
     except Exception as error:  # torch raises many types for corrupt / foreign files
         reason = str(error).strip().splitlines()[0].split(". ")[0][:120] if str(error).strip() else ""
         raise TrajaugInputError(f"{path}: not a readable torch checkpoint ({reason or type(error).__name__})") from None
@@ -124,7 +127,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         policy = BCPolicy(int(payload["obs_dim"]), int(payload["act_dim"]), tuple(payload["hidden"]),
                           payload["env_id"])
-        policy.load_state_dict(payload["state_dict"])
+        policy.to(resolve_device(device)).load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0][:120]
         raise TrajaugInputError(f"{path}: checkpoint weights do not match its network ({reason})") from None

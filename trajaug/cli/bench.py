@@ -8,29 +8,32 @@ from typing import Any
 import click
 
 from trajaug.cli.console import progress_bar
-from trajaug.cli.options import cell_executor, config_from_options, config_options, executor_options
+from trajaug.cli.help import HelpGroup
+from trajaug.cli.options import cell_executor, check_datasets, config_from_options, config_options, executor_options
 from trajaug.experiments.bench.config import FewDemoConfig, SeedTableConfig
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def bench() -> None:
     """Benchmarks that reproduce published tables."""
 
 
 @bench.command("seed-table")
-@config_options(SeedTableConfig)
+@config_options(SeedTableConfig, title="Benchmark options")
 @executor_options
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/seed-table"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/seed-table"), show_default=True,
+              help="Output folder; a rerun into it skips the finished cells.")
 def bench_seed_table(executor_kind: str, address: str | None, ship_data: bool, max_retries: int,
-                     workers: int | None, out: Path, **options: Any) -> None:
+                     workers: int | None, device: str, num_gpus: float, out: Path, **options: Any) -> None:
     """The reference results table (BC on demos vs BC on each method's augmented set), resumable."""
     from trajaug.experiments.bench.seed_table import check_rows, run_seed_table
 
     config = config_from_options(SeedTableConfig, options)
     check_rows(config.rows, "--rows")
-    with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
-          progress_bar("seed table", None) as advance):
-        result = run_seed_table(config, out, pool, progress=advance, ship_data=ship_data)
+    check_datasets([config.dataset], "--dataset")
+    with (cell_executor(executor_kind, workers, address, ship_data, max_retries, num_gpus) as pool,
+          progress_bar("seed table", None) as bar):
+        result = run_seed_table(config, out, pool, progress=bar, ship_data=ship_data, device=device)
     click.echo((out / "seed_table.md").read_text())
     for kind, path in result["files"].items():
         click.echo(f"{kind}: {path}")
@@ -39,20 +42,22 @@ def bench_seed_table(executor_kind: str, address: str | None, ship_data: bool, m
 
 
 @bench.command("few-demo")
-@config_options(FewDemoConfig)
+@config_options(FewDemoConfig, title="Benchmark options")
 @executor_options
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/few-demo"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/few-demo"), show_default=True,
+              help="Output folder; a rerun into it skips the finished cells.")
 def bench_few_demo(executor_kind: str, address: str | None, ship_data: bool, max_retries: int,
-                   workers: int | None, out: Path, **options: Any) -> None:
+                   workers: int | None, device: str, num_gpus: float, out: Path, **options: Any) -> None:
     """BC return vs number of demos: BC on demos, on CAT alone, and on demos + CAT (resumable)."""
     from trajaug.experiments.bench.few_demo import run_few_demo
     from trajaug.experiments.bench.seed_table import check_rows
 
     config = config_from_options(FewDemoConfig, options)
     check_rows([config.method], "--method", allow_demos=False)
-    with (cell_executor(executor_kind, workers, address, ship_data, max_retries) as pool,
-          progress_bar("few-demo", None) as advance):
-        result = run_few_demo(config, out, pool, progress=advance, ship_data=ship_data)
+    check_datasets([config.dataset], "--dataset")
+    with (cell_executor(executor_kind, workers, address, ship_data, max_retries, num_gpus) as pool,
+          progress_bar("few-demo", None) as bar):
+        result = run_few_demo(config, out, pool, progress=bar, ship_data=ship_data, device=device)
     click.echo((out / "few_demo.md").read_text())
     for kind, path in result["files"].items():
         click.echo(f"{kind}: {path}")

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
+from trajaug.core.progress import ProgressBar
+
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``advance(n)``. Silent when stderr is not a terminal."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=not console.is_terminal) as bar:
-        task = bar.add_task(description, total=total)
-
-        def advance(n: int = 1) -> None:
-            bar.advance(task, n)
-
-        yield advance
+def progress_bar(description: str, total: int | None) -> Iterator[ProgressBar]:
+    """A rich progress bar on stderr (:class:`~trajaug.core.progress.ProgressBar`: total and ETA, relabelled and
+    resized by each phase the library starts); yields it, to pass as ``progress``. Silent when stderr is not a
+    terminal."""
+    with ProgressBar(description, total) as bar:
+        yield bar
 
 
 def echo_json(record: Any) -> None:

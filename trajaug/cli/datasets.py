@@ -12,11 +12,13 @@ from pathlib import Path
 import click
 
 from trajaug.cli.console import echo_json, progress_bar
+from trajaug.cli.help import HelpGroup
+from trajaug.cli.options import device_option
 from trajaug.core.atomic import OutputExistsError
 from trajaug.core.errors import TrajaugInputError
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def datasets() -> None:
     """Build, inspect, check and convert datasets (D4RL flat HDF5 and Minari)."""
 
@@ -71,8 +73,8 @@ def datasets_info(dataset: str, as_json: bool, env_id: str | None) -> None:
     from trajaug.datasets.registry import load, resolve
 
     resolved = resolve(dataset)
-    with progress_bar(f"building {dataset}", None) as advance:
-        data = load(dataset, env_id=env_id, progress=advance)
+    with progress_bar(f"building {dataset}", None) as bar:
+        data = load(dataset, env_id=env_id, progress=bar)
     summary = {"dataset": dataset, "location": resolve(dataset).location, "resolved_as": resolved.kind,
                **summarize(data)}
     if as_json:
@@ -84,7 +86,8 @@ def datasets_info(dataset: str, as_json: bool, env_id: str | None) -> None:
 
 @datasets.command("build")
 @click.argument("name")
-@click.option("--episodes", default=None, type=int, help="Episodes of an -expert build (default 100).")
+@click.option("--episodes", default=None, type=click.IntRange(min=1),
+              help="Episodes of an -expert build (default 100).")
 @click.option("--transitions", default=None, type=click.IntRange(min=1),
               help="Transitions of a random, medium or medium-expert build (default D4RL's: 1M, 1M, 2M).")
 @click.option("--force", is_flag=True, help="Rebuild even if it is cached.")
@@ -103,8 +106,8 @@ def datasets_build(name: str, episodes: int | None, transitions: int | None, for
     if parsed is not None and parsed[1] != "expert":
         if episodes is not None:
             raise TrajaugInputError(f"{name}: sized in transitions (--transitions), not episodes")
-        with progress_bar(f"building {name} (episodes done)", None) as advance:
-            path = build(name, force=force, progress=advance, transitions=transitions)
+        with progress_bar(f"building {name}: episodes", None) as bar:  # sized in transitions: episodes vary
+            path = build(name, force=force, progress=bar, transitions=transitions)
     else:
         total = episodes or BUILT_EPISODES
         with progress_bar(f"building {name}", total) as advance:
@@ -153,11 +156,14 @@ def datasets_bundle_level(run_dirs: tuple[Path, ...], random_actors: bool, out_d
 
 @datasets.command("check")
 @click.argument("dataset")
-@click.option("--env-id", default=None, help="Check against this environment instead of the file's.")
+@click.option("--env-id", default=None,
+              help="Environment of a dataset that does not name one (refused if the file names another).")
 @click.option("--physics", is_flag=True, help="Also restore each s_t, apply a_t and compare with s_{t+1}.")
-@click.option("--threshold", default=1e-2, show_default=True, help="Dynamics error counted as a violation.")
-@click.option("--max-transitions", type=int, default=None, help="Physics-check a random subset of this size.")
-@click.option("--replay", "replay_episodes", type=int, default=None,
+@click.option("--threshold", default=1e-2, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Dynamics error counted as a violation.")
+@click.option("--max-transitions", type=click.IntRange(min=1), default=None,
+              help="Physics-check a random subset of this size.")
+@click.option("--replay", "replay_episodes", type=click.IntRange(min=1), default=None,
               help="Also replay the first N episodes' actions open loop from their restored start and report the "
                    "observation error (exact for data made in this simulator).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -201,7 +207,8 @@ def datasets_check(dataset: str, env_id: str | None, physics: bool, threshold: f
 
 @datasets.command("filter")
 @click.argument("dataset")
-@click.option("--max-dynamics-error", type=float, default=None, help="Drop transitions above this error.")
+@click.option("--max-dynamics-error", type=click.FloatRange(min=0), default=None,
+              help="Drop transitions above this error.")
 @click.option("--drop-terminated", is_flag=True, help="Drop episodes that end in a terminal state (a fall).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output D4RL HDF5.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
@@ -246,21 +253,24 @@ def datasets_convert(source: str, target_format: str, out: str, force: bool) -> 
 
 @datasets.command("train-expert")
 @click.argument("env_id")
-@click.option("--steps", default=1_000_000, show_default=True, help="Total SAC environment steps.")
+@click.option("--steps", default=1_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Total SAC environment steps.")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
               help="Checkpoints (default $TRAJAUG_HOME/expert-runs/ENV_ID); re-running resumes.")
 @click.option("--export-to", type=click.Path(path_type=Path), default=None,
               help="Where the best actor is written (default RUN_DIR/best_actor.pt).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of SAC and its environment.")
 @click.option("--checkpoint-every", default=20_000, show_default=True, type=click.IntRange(min=1),
               help="Environment steps between checkpoints and evaluations.")
 @click.option("--stop-in-band", type=(float, float), default=None,
               help="Stop at the first evaluation return within LOW HIGH (a medium-level actor).")
 @click.option("--keep-checkpoints", is_flag=True,
               help="Keep every checkpoint's stochastic actor under RUN_DIR/checkpoints (for medium-replay).")
+@device_option
 def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_to: Path | None, seed: int,
                           checkpoint_every: int, stop_in_band: tuple[float, float] | None,
-                          keep_checkpoints: bool) -> None:
+                          keep_checkpoints: bool, device: str) -> None:
     """Train (or resume training) an expert actor for ENV_ID with stable-baselines3 SAC."""
     from trajaug.core.envs import spec_for
     from trajaug.datasets.registry import trajaug_home
@@ -270,9 +280,11 @@ def datasets_train_expert(env_id: str, steps: int, run_dir: Path | None, export_
         from trajaug.experts.train import ExpertTrainingConfig, train_expert
     except ImportError as error:
         raise TrajaugInputError(f"train-expert needs stable-baselines3 ({error})") from None
+    if stop_in_band is not None and not stop_in_band[0] <= stop_in_band[1]:
+        raise TrajaugInputError(f"--stop-in-band: LOW must be ≤ HIGH, got {stop_in_band[0]:g} {stop_in_band[1]:g}")
     run_dir = run_dir or trajaug_home() / "expert-runs" / env_id
     config = ExpertTrainingConfig(env_id, total_steps=steps, seed=seed, checkpoint_every=checkpoint_every,
                                   stop_in_band=stop_in_band, keep_checkpoints=keep_checkpoints)
-    progress = train_expert(config, run_dir,
-                            export_to or run_dir / "best_actor.pt")
-    click.echo(f"{env_id}: best return {progress['best_return']:.1f} at {progress.get('best_steps')} steps")
+    with progress_bar("train-expert", steps) as bar:
+        record = train_expert(config, run_dir, export_to or run_dir / "best_actor.pt", progress=bar, device=device)
+    click.echo(f"{env_id}: best return {record['best_return']:.1f} at {record.get('best_steps')} steps")

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from trajaug.cli.console import echo_json, progress_bar
-from trajaug.cli.options import config_from_options, config_options
+from trajaug.cli.options import config_from_options, config_options, device_option
 from trajaug.core import defaults
 from trajaug.core.config import field_docs
 from trajaug.core.errors import TrajaugInputError
@@ -79,8 +79,10 @@ def offrl() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--force", is_flag=True, help="Write into a non-empty --out (replacing its outputs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@device_option
 def offrl_train(algo: str, dataset_name: str, episodes: int | None, seed: int, eval_every: int, eval_episodes: int,
-                eval_noise: tuple[float, ...], out_dir: Path, force: bool, as_json: bool, **options: Any) -> None:
+                eval_noise: tuple[float, ...], out_dir: Path, force: bool, as_json: bool, device: str,
+                **options: Any) -> None:
     """Train TD3+BC or IQL; writes policy.pt, config.json, curve.json, curve.png and metrics.json into --out."""
     from trajaug.offrl.train import load_dataset, train_offrl
 
@@ -97,7 +99,7 @@ def offrl_train(algo: str, dataset_name: str, episodes: int | None, seed: int, e
     with progress_bar(f"training {algo}", config.steps) as advance:
         _, metrics = train_offrl(data, algo, config, out_dir, seed=seed, eval_every=eval_every,
                                  eval_episodes=eval_episodes, eval_noise=eval_noise or defaults.EVAL_NOISE,
-                                 force=force, provenance=provenance, progress=advance)
+                                 force=force, provenance=provenance, progress=advance, device=device)
     if as_json:
         echo_json(metrics)
         return

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from trajaug.cli.help import HelpGroup
 from trajaug.cli.options import config_from_options, config_options
 from trajaug.cli.recall_sac import recall_sac
 from trajaug.core.atomic import OutputExistsError
@@ -22,13 +23,13 @@ from trajaug.core.errors import TrajaugInputError
 from trajaug.experiments.recall.experiment import FourRoomConfig, run_fourroom
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def recall() -> None:
     """Recall traces online (Goyal et al., ICLR 2019, Alg. 1): actor-critic with backtracking-model traces."""
 
 
 @recall.command("fourroom")
-@config_options(FourRoomConfig)
+@config_options(FourRoomConfig, title="Four-Room options")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/fourroom"), show_default=True,
               help="Output folder (curves, table, figures, config).")
 @click.option("--force", is_flag=True, help="Overwrite results already in --out.")

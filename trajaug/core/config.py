@@ -5,6 +5,10 @@ Whatever the source — CLI options (``trajaug.cli.options``), a TOML grid, a ro
 JSON record written beside an output — it goes through :func:`parse_config`, and :func:`config_record` is the one
 way back (the JSON form). ``field_docs(Config)`` reads the docstrings (the string literal right after each field)
 from the source, so ``--help`` is the config's own documentation, with the reference defaults.
+
+A field declared with :func:`setting` also says which values it accepts (a range, a fixed set of choices) and, for
+``--help``, the section it belongs to; the config's ``__post_init__`` calls :func:`check_settings`, so every
+source is checked in one place, and the CLI turns the same limits into ``click.IntRange`` / ``click.Choice``.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import ast
 import dataclasses
 import inspect
 import json
+import math
 import textwrap
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +31,83 @@ from trajaug.core.errors import TrajaugInputError
 T = TypeVar("T")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The values a config field accepts, kept in its metadata by :func:`setting`: numbers are finite and in the
+    range, text one of the choices. A tuple field's limits apply to each of its items (and it must have one)."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    """Exclusive lower bound."""
+    below: float | None = None
+    """Exclusive upper bound."""
+    choices: tuple[str, ...] = ()
+    section: str = ""
+    """Title of the ``--help`` section of the field's option; "": the config's own options (listed first)."""
+
+    def describe(self) -> str:
+        """The accepted values in words: ``≥ 0``, ``> 0``, ``in (0, 1]``, ``one of time, nearest``."""
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        low = self.minimum if self.minimum is not None else self.above
+        high = self.maximum if self.maximum is not None else self.below
+        if low is not None and high is not None:
+            return (f"in {'[' if self.minimum is not None else '('}{low:g}, {high:g}"
+                    f"{']' if self.maximum is not None else ')'}")
+        if low is not None:
+            return f"{'≥' if self.minimum is not None else '>'} {low:g}"
+        return f"{'≤' if self.maximum is not None else '<'} {high:g}" if high is not None else "any value"
+
+    def accepts(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return False
+        return ((self.minimum is None or value >= self.minimum) and (self.maximum is None or value <= self.maximum)
+                and (self.above is None or value > self.above) and (self.below is None or value < self.below))
+
+
+def setting(default: Any, *, minimum: float | None = None, maximum: float | None = None, above: float | None = None,
+            below: float | None = None, choices: tuple[str, ...] = (), section: str = "") -> Any:
+    """A config field with its default and the values it accepts (:class:`Limits`), e.g.
+    ``total_steps: int = setting(1_000_000, minimum=0, section=TRAINING)``."""
+    limits = Limits(minimum, maximum, above, below, tuple(choices), section)
+    return dataclasses.field(default=default, metadata={"limits": limits})
+
+
+def inherit(parent: type, name: str, default: Any) -> Any:
+    """Field ``name`` of config ``parent`` (its limits and section) with another default, for a subclass."""
+    field = next(f for f in dataclasses.fields(parent) if f.name == name)
+    return dataclasses.field(default=default, metadata=field.metadata)
+
+
+def limits_of(field: dataclasses.Field[Any]) -> Limits | None:
+    return field.metadata.get("limits")
+
+
+def flag(name: str) -> str:
+    """The CLI spelling of field ``name``: ``total_steps`` → ``--total-steps``."""
+    return "--" + name.replace("_", "-")
+
+
+def check_settings(config: Any) -> None:
+    """Raise :class:`TrajaugInputError` naming the option (``--total-steps must be ≥ 0, got -2048``) for the first
+    field of ``config`` whose value its :func:`setting` limits refuse. Called by the configs' ``__post_init__``."""
+    for field in dataclasses.fields(config):
+        limits, value = limits_of(field), getattr(config, field.name)
+        if limits is None:
+            continue
+        items = tuple(value) if isinstance(value, tuple | list) else (value,)
+        if isinstance(value, tuple | list) and not value:
+            raise TrajaugInputError(f"{flag(field.name)} needs at least one value")
+        for item in items:
+            if not limits.accepts(item):
+                raise TrajaugInputError(f"{flag(field.name)} must be {limits.describe()}, got {item!r}")
+
+
 @cache
 def field_docs(config_cls: type) -> dict[str, str]:
     """Field name → the docstring written right after it in the class body ('' if none); inherited fields take
@@ -78,6 +161,10 @@ def parse_value(default: Any, value: Any, what: str) -> Any:
         return value
     except ValueError:
         expected = {"int": "an integer", "float": "a number", "bool": "true or false"}
+        if isinstance(default, tuple):
+            item = type(default[0]).__name__ if default else "str"
+            raise TrajaugInputError(f"{what}: {value!r} is not a comma-separated list of "
+                                    f"{expected.get(item, item).removeprefix('an ').removeprefix('a ')}s") from None
         name = type(default).__name__
         raise TrajaugInputError(f"{what}: {value!r} is not {expected.get(name, name)}") from None
 

@@ -143,6 +143,13 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.observations)
 
+    def __repr__(self) -> str:
+        """One line: environment, episodes, transitions, dimensions and mean episode return (not the arrays)."""
+        returns = self.episode_returns()
+        mean = f"{returns.mean():.1f}" if len(returns) else "n/a"
+        return (f"Dataset({self.env_id or 'unknown environment'}, {self.n_episodes} episodes, {len(self)} transitions, "
+                f"obs {self.obs_dim}, act {self.act_dim}, mean return {mean})")
+
     @property
     def obs_dim(self) -> int:
         return int(self.observations.shape[1])

@@ -54,3 +54,10 @@ def env_id_from_name(name: str) -> str | None:
         if lowered.startswith(key):
             return ENVS[key].env_id
     return None
+
+
+def check_env_override(given: str | None, stored: str | None, where: str) -> None:
+    """Refuse an environment ``given`` by the user (``--env-id``) that contradicts the one the data names
+    (``stored``; None: the data names none, so ``given`` is how to say it). Versions may differ."""
+    if given and stored and given.split("-v")[0].lower() != stored.split("-v")[0].lower():
+        raise TrajaugInputError(f"--env-id {given}: {where} holds {stored} data (leave --env-id out)")

@@ -201,6 +201,23 @@ def line_chart_ci(x: Sequence[float], series: Mapping[str, tuple[Sequence[float]
     return Path(path)
 
 
+def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], path: str | Path, xlabel: str = "",
+               ylabel: str = "", title: str = "", log_y: bool = False) -> Path:
+    """A PNG line chart: one line per series name → values over ``x`` (``log_y``: a logarithmic y axis)."""
+    with _png(path, (5.5, 4.0)) as ax:
+        for name, values in series.items():
+            ax.plot(x, values, marker="o", markersize=3, label=name)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=8)
+    return Path(path)
+
+
 @contextmanager
 def _png(path: str | Path, size: tuple[float, float]) -> Iterator[Any]:
     """Yield the axes of a new figure (Agg backend); on success lay it out and write it atomically as a PNG to

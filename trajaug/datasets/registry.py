@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trajaug.core.dataset import Dataset, TrailingEpisodeWarning
-from trajaug.core.envs import EnvSpec
+from trajaug.core.envs import EnvSpec, check_env_override
 from trajaug.core.errors import DatasetError, TrajaugInputError
 from trajaug.datasets import levels
 from trajaug.datasets.levels import NAMED_ENVS
@@ -161,7 +161,9 @@ def load(name: str, env_id: str | None = None, progress: Callable[[int], None] |
         resolved = resolve(name)
     backend = storage.FORMATS["minari"] if resolved.kind == "minari" else storage.format_of(resolved.location)
     if backend.name == "minari":
-        return backend.read(resolved.location)
+        dataset = backend.read(resolved.location)
+        check_env_override(env_id, dataset.env_id, resolved.location)
+        return dataset
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         dataset = backend.read(resolved.location, env_id=env_id or resolved.env_id)

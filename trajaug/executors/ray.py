@@ -1,7 +1,9 @@
 """Cells as Ray tasks: the :class:`~trajaug.executors.base.Executor` interface on a Ray cluster (``--executor ray``).
 
-Each cell is one Ray task declaring its resources: ``num_cpus=1`` unless the cell says otherwise through a
-``ray_resources()`` method (e.g. ``{"num_cpus": 1, "num_gpus": 1}`` for a cell that trains on a GPU). Tasks are
+Each cell is one Ray task declaring its resources: ``num_cpus=1``, plus ``num_gpus`` when the executor is given one
+(``RayExecutor(num_gpus=1)``, or a share such as 0.5 to put two cells on a GPU: Ray then schedules the cell on a node
+with a free GPU and sets ``CUDA_VISIBLE_DEVICES`` for it, so ``device="auto"`` or ``"cuda"`` finds it), unless the
+cell says otherwise through a ``ray_resources()`` method (e.g. ``{"num_cpus": 1, "num_gpus": 1}``). Tasks are
 scheduled with Ray's ``SPREAD`` strategy (cells are CPU-bound and independent: spread them over the nodes rather than
 packing the driver's node first); the driver (this process) collects the results as they finish.
 
@@ -56,14 +58,19 @@ class RayExecutor(Executor):
     ``address``: join an existing cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); ``None`` starts a
     local Ray instance with ``num_cpus`` CPUs (default: all), whose workers run at normal priority (Ray's default is
     nice 15; set ``RAY_worker_niceness`` to choose). If Ray is already initialised in this process (e.g. by
-    a test's cluster), that connection is used and left open on :meth:`close`.
+    a test's cluster), that connection is used and left open on :meth:`close`. ``num_gpus``: GPUs (or a share of
+    one) each cell asks for (default 0: cells need no GPU); the cells still choose their device themselves (their
+    ``device`` option), this only places them where a GPU is free.
     """
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, max_retries: int = 3) -> None:
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, max_retries: int = 3,
+                 num_gpus: float = 0) -> None:
         ray = _import_ray()
         if max_retries < 0:
             raise TrajaugInputError(f"--max-retries {max_retries}: must be ≥ 0")
-        self.max_retries = max_retries
+        if not num_gpus >= 0:
+            raise TrajaugInputError(f"--num-gpus {num_gpus}: must be ≥ 0")
+        self.max_retries, self.num_gpus = max_retries, num_gpus
         self.placements: list[tuple[Any, str]] = []
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
@@ -89,7 +96,7 @@ class RayExecutor(Executor):
         stored = [ray.put(value) for value in (shared or {}).values()]  # once each, shared by every task
         running: dict[Any, C] = {}
         for cell in cells:
-            resources = getattr(cell, "ray_resources", lambda: {"num_cpus": 1})()
+            resources = getattr(cell, "ray_resources", self.resources)()
             task = self._task.options(max_retries=self.max_retries, retry_exceptions=False,
                                       scheduling_strategy="SPREAD", **resources)
             running[task.remote(fn, cell, keys, *stored)] = cell
@@ -110,6 +117,10 @@ class RayExecutor(Executor):
         finally:
             for ref in running:  # stopped early (Ctrl-C, closed iterator): don't leave work queued
                 ray.cancel(ref)
+
+    def resources(self) -> dict[str, float]:
+        """The resources of a cell without its own ``ray_resources()``: one CPU, and ``num_gpus`` when > 0."""
+        return {"num_cpus": 1, **({"num_gpus": self.num_gpus} if self.num_gpus else {})}
 
     def close(self) -> None:
         if self._owns_ray:

@@ -45,7 +45,7 @@ def augment_to_file(method: str, dataset: str, out: Path | None = None, episodes
                     with_expert: bool = False, force: bool = False, config: Any = None,
                     env_id: str | None = None, progress: Progress | None = None,
                     source_name: str | None = None, files: ModelFiles | None = None,
-                    recorded_files: ModelFiles | None = None) -> AugmentedSet:
+                    recorded_files: ModelFiles | None = None, device: str = "cpu") -> AugmentedSet:
     """``trajaug augment METHOD``: load ``dataset`` (name, path or Minari id), take ``episodes`` demos (the first
     ones, or drawn with ``episodes_seed``), augment with :func:`trajaug.augment.augment`, write.
 
@@ -53,7 +53,8 @@ def augment_to_file(method: str, dataset: str, out: Path | None = None, episodes
     config, the model files and the summary); refuses an existing ``out`` before any work unless ``force``.
     ``source_name``: the name to record as the source when ``dataset`` is a local copy of it (default ``dataset``);
     ``recorded_files``: the model files to record when they will live elsewhere than ``files`` says (a benchmark
-    that trains in a scratch folder; default ``files``).
+    that trains in a scratch folder; default ``files``). ``device``: where the method's networks train (a run
+    option, recorded in the config file beside ``model_files``; :func:`trajaug.augment.augment`).
     """
     out = Path(out) if out is not None else default_output(method, dataset, seed)
     if out.exists() and not force:
@@ -61,16 +62,18 @@ def augment_to_file(method: str, dataset: str, out: Path | None = None, episodes
     cls = get_augmenter(method)
     config = config if config is not None else cls.Config()
     source = load(dataset, env_id=env_id)
+    if episodes < 1:
+        raise TrajaugInputError(f"--episodes must be ≥ 1, got {episodes}")
     if episodes > source.n_episodes:
         raise TrajaugInputError(f"--episodes {episodes}: {dataset} has only {source.n_episodes} episodes")
     demos = source.first_episodes(episodes, seed=episodes_seed)
     source_name = source_name or dataset
     demos = dataclasses.replace(demos, metadata={**demos.metadata, "source": source_name})
-    augmented, summary = augment(method, demos, config, per_episode, seed, with_expert, progress, files)
+    augmented, summary = augment(method, demos, config, per_episode, seed, with_expert, progress, files, device)
     storage.write(augmented, str(out), "d4rl", force=force)
     summary = {**summary, "output": str(out)}
     recorded = recorded_files or files or ModelFiles()
     write_config(config, out.with_name(out.name + ".config.json"),
                  extra={"method": method, "dataset": source_name, "episodes": episodes, "seed": seed,
-                        "model_files": dataclasses.asdict(recorded), "summary": summary})
+                        "model_files": dataclasses.asdict(recorded), "device": str(device), "summary": summary})
     return AugmentedSet(augmented, summary, out)

@@ -25,6 +25,7 @@ from trajaug.core.dataset import Dataset
 from trajaug.core.envs import spec_for
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.nn import mlp, torch_threads
+from trajaug.core.progress import start_phase
 from trajaug.core.seeds import DATA_SEED_BASE
 from trajaug.sim.rollout import Job, rollout
 
@@ -113,6 +114,7 @@ def build_expert_dataset(env_id: str, actor: ExpertActor, episodes: int, seed: i
         return expert_actions(actor64, observations)
 
     jobs = [Job(seed=DATA_SEED_BASE + seed * 10_000 + i) for i in range(episodes)]
+    start_phase(progress, f"{env_id}: expert episodes", episodes)
     with torch_threads(1):  # batches of ≤ 50 rows: one thread is fastest, and far faster on a busy machine
         _, transitions = rollout(env_id, jobs, controller, n_envs=min(episodes, 50), progress=progress)
     assert transitions is not None

@@ -8,6 +8,9 @@ best so far, exported as a small weights file (see :mod:`trajaug.experts.bundled
 
 Update-to-data ratio: SAC's default is one gradient step per environment step; we use ``train_freq=2,
 gradient_steps=1`` (ratio 0.5), which roughly doubles throughput (docs/experts.md).
+
+``device`` (a run option, :mod:`trajaug.core.device`) is stable-baselines3's ``device=``: SAC's networks and its
+gradient steps run there, the environment on the CPU; ``progress.json`` records it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from trajaug.core.atomic import atomic_path
+from trajaug.core.device import device_record, resolve_device
+from trajaug.core.progress import Progress, start_phase, tick
 from trajaug.experts.bundled import ExpertActor, save_actor
 
 
@@ -92,52 +97,66 @@ def _actor_from_sb3(model, env_id: str, hidden: tuple[int, ...],  # type: ignore
     return actor
 
 
-def train_expert(config: ExpertTrainingConfig, run_dir: Path, export_to: Path) -> dict:
-    """Run (or resume) SAC training; returns the progress record. See the module docstring."""
+def train_expert(config: ExpertTrainingConfig, run_dir: Path, export_to: Path, progress: Progress | None = None,
+                 device: str = "cpu") -> dict:
+    """Run (or resume) SAC training on ``device`` (``auto``, ``cpu``, ``cuda[:N]``, ``mps``); returns the progress
+    record. See the module docstring. ``progress`` is a phase of ``total_steps`` environment steps (those of an
+    earlier run counted as done), advanced every 1000."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
 
+    class Advance(BaseCallback):  # type: ignore[misc]
+        def _on_step(self) -> bool:
+            tick(progress, self.n_calls - 1, chunk)
+            return True
+
+    where = resolve_device(device)
     torch.set_num_threads(1)
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path, buffer_path = run_dir / "sac.zip", run_dir / "replay.pkl"
     progress_path = run_dir / "progress.json"
-    progress: dict[str, Any] = json.loads(progress_path.read_text()) if progress_path.exists() else {
+    record: dict[str, Any] = json.loads(progress_path.read_text()) if progress_path.exists() else {
         "config": asdict(config), "steps": 0, "best_return": None, "history": []}
+    record["device"] = device_record(where)
     env = gym.make(config.env_id)
     if model_path.exists():
-        model = SAC.load(model_path, env=env, device="cpu")
+        model = SAC.load(model_path, env=env, device=where)
         if buffer_path.exists():
             model.load_replay_buffer(buffer_path)
     else:
-        model = SAC("MlpPolicy", env, seed=config.seed, device="cpu", verbose=0,
+        model = SAC("MlpPolicy", env, seed=config.seed, device=where, verbose=0,
                     learning_starts=config.learning_starts, train_freq=config.train_freq,
                     gradient_steps=config.gradient_steps,
                     policy_kwargs={"net_arch": list(config.hidden)})
-    while progress["steps"] < config.total_steps and not progress.get("stopped_at_return"):
+    start_phase(progress, f"{config.env_id}: SAC environment steps", config.total_steps)
+    if progress is not None and record["steps"]:
+        progress(min(record["steps"], config.total_steps))
+    while record["steps"] < config.total_steps and not record.get("stopped_at_return"):
         started = time.time()
-        chunk = min(config.checkpoint_every, config.total_steps - progress["steps"])
-        model.learn(chunk, reset_num_timesteps=False, progress_bar=False)
-        progress["steps"] += chunk
+        chunk = min(config.checkpoint_every, config.total_steps - record["steps"])
+        model.learn(chunk, reset_num_timesteps=False, progress_bar=False, callback=Advance())
+        record["steps"] += chunk
         actor = _actor_from_sb3(model, config.env_id, config.hidden, stochastic=config.keep_checkpoints)
         mean_return = _evaluate_actor(actor, config.env_id, config.eval_episodes)
-        progress["history"].append({"steps": progress["steps"], "return": mean_return,
+        record["history"].append({"steps": record["steps"], "return": mean_return,
                                     "seconds": time.time() - started})
         if config.keep_checkpoints:
-            save_actor(actor, run_dir / "checkpoints" / f"steps-{progress['steps']:08d}.pt",
-                       extra={"steps": progress["steps"], "eval_return": mean_return})
+            save_actor(actor, run_dir / "checkpoints" / f"steps-{record['steps']:08d}.pt",
+                       extra={"steps": record["steps"], "eval_return": mean_return})
         if config.stop_in_band is not None and config.stop_in_band[0] <= mean_return <= config.stop_in_band[1]:
-            progress["stopped_at_return"] = {"steps": progress["steps"], "return": mean_return}
-        if progress["best_return"] is None or mean_return > progress["best_return"]:
-            progress["best_return"] = mean_return
-            progress["best_steps"] = progress["steps"]
-            save_actor(actor, export_to, extra={"steps": progress["steps"], "eval_return": mean_return})
+            record["stopped_at_return"] = {"steps": record["steps"], "return": mean_return}
+        if record["best_return"] is None or mean_return > record["best_return"]:
+            record["best_return"] = mean_return
+            record["best_steps"] = record["steps"]
+            save_actor(actor, export_to, extra={"steps": record["steps"], "eval_return": mean_return})
         with atomic_path(model_path, force=True) as tmp:
             model.save(tmp)
         with atomic_path(buffer_path, force=True) as tmp:
             model.save_replay_buffer(tmp)
         with atomic_path(progress_path, force=True) as tmp:
-            tmp.write_text(json.dumps(progress, indent=1))
-        print(f"{config.env_id} steps={progress['steps']} return={mean_return:.1f} "
-              f"best={progress['best_return']:.1f} ({time.time() - started:.0f}s)", flush=True)
-    return progress
+            tmp.write_text(json.dumps(record, indent=1))
+        print(f"{config.env_id} steps={record['steps']} return={mean_return:.1f} "
+              f"best={record['best_return']:.1f} ({time.time() - started:.0f}s)", flush=True)
+    return record

@@ -25,6 +25,7 @@ from torch import nn
 
 from trajaug.core import defaults
 from trajaug.core.atomic import atomic_path
+from trajaug.core.device import resolve_device
 from trajaug.core.errors import TrajaugInputError
 from trajaug.offrl.nets import Actor
 from trajaug.sim.evaluate import DEFAULT_N_ENVS, EvalResult, evaluate_policy
@@ -72,8 +73,9 @@ def save_checkpoint(path: str | Path, algorithm: str, actor: Actor, networks: Ma
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> OffRLCheckpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> OffRLCheckpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``), its tensors and policy on
+    ``device`` (the file holds CPU tensors; evaluation runs on the CPU, the default).
 
     A missing file, a file that is not a torch checkpoint, or a dict without the expected keys raises
     :class:`TrajaugInputError` with one line that names the file.
@@ -84,7 +86,7 @@ def load_checkpoint(path: str | Path) -> OffRLCheckpoint:
     if not zipfile.is_zipfile(path):
         raise TrajaugInputError(f"{path}: not a torch checkpoint (torch.save writes a zip archive; this is not one)")
     try:
-        payload = torch.load(path, weights_only=True, map_location="cpu")
+        payload = torch.load(path, weights_only=True, map_location=resolve_device(device))
     except Exception as error:  # torch raises many types for corrupt / foreign files
         reason = str(error).strip().splitlines()[0].split(". ")[0][:120] if str(error).strip() else ""
         raise TrajaugInputError(f"{path}: not a readable torch checkpoint ({reason or type(error).__name__})") from None
@@ -97,7 +99,7 @@ def load_checkpoint(path: str | Path) -> OffRLCheckpoint:
         raise TrajaugInputError(f"{path}: checkpoint format {payload['format']!r}, expected {CHECKPOINT_FORMAT!r}")
     try:
         policy = Actor(int(payload["obs_dim"]), int(payload["act_dim"]), tuple(payload["hidden"]), payload["env_id"])
-        policy.load_state_dict(payload["policy"])
+        policy.to(resolve_device(device)).load_state_dict(payload["policy"])
     except (RuntimeError, TypeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0][:120]
         raise TrajaugInputError(f"{path}: checkpoint weights do not match its network ({reason})") from None

@@ -99,13 +99,15 @@ class IQL:
 
     def __init__(self, config: IQLConfig, actor: Actor, seed: int) -> None:
         """``actor``: the policy mean to train, its normalizer and action scale already set (Q and V are
-        initialised after it from torch's global generator). IQL draws no random numbers; ``seed`` is unused."""
+        initialised after it from torch's global CPU generator, then moved to the actor's device). IQL draws no
+        random numbers; ``seed`` is unused."""
         self.config = config
         self.actor = actor
-        self.log_std = nn.Parameter(torch.zeros(actor.act_dim))
-        self.critic = TwinQ(actor.obs_dim + actor.act_dim, config.hidden)
+        device = actor.action_scale.device
+        self.log_std = nn.Parameter(torch.zeros(actor.act_dim, device=device))
+        self.critic = TwinQ(actor.obs_dim + actor.act_dim, config.hidden).to(device)
         self.critic_target = frozen_copy(self.critic)
-        self.value = value_net(actor.obs_dim, config.hidden)
+        self.value = value_net(actor.obs_dim, config.hidden).to(device)
         # One Adam, a parameter group per network (V, Q, actor): see update() for why this equals three optimizers.
         self.optimizer = adam(config.lr, self.value.parameters(), self.critic.parameters(),
                               [*actor.parameters(), self.log_std])

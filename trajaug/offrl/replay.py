@@ -17,6 +17,8 @@ next_observations[i], terminals[i])``:
 The buffer holds every transition as one float32 tensor, observations already normalized and rewards already scaled,
 row layout ``[s | a | r | 1 − d | s']``: a batch is one ``index_select`` of rows drawn uniformly with replacement by a
 seeded ``torch.Generator`` (CORL's replay buffer samples the same way), and ``[s, a]``, the critics' input, is a view.
+The buffer is resident on the training device (moved once); the row indices are drawn on the CPU generator and moved
+per batch (B integers), so every device samples the same minibatches.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class Replay:
     """All transitions as one resident tensor; :meth:`sample` draws batches with its own seeded generator."""
 
     def __init__(self, data: Transitions, obs_mean: np.ndarray, obs_std: np.ndarray, reward_scale: float = 1.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, device: str | torch.device = "cpu") -> None:
         def normalized(observations: np.ndarray) -> np.ndarray:
             return (observations.astype(np.float64) - obs_mean) / obs_std
 
@@ -115,7 +117,7 @@ class Replay:
         rewards = data.rewards.astype(np.float64) * reward_scale
         packed = np.concatenate([normalized(data.observations), data.actions, rewards[:, None],
                                  (~data.terminals)[:, None], normalized(data.next_observations)], axis=1)
-        self.rows = torch.from_numpy(np.ascontiguousarray(packed, dtype=np.float32))
+        self.rows = torch.from_numpy(np.ascontiguousarray(packed, dtype=np.float32)).to(device)
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -123,7 +125,8 @@ class Replay:
 
     def sample(self, batch_size: int) -> Batch:
         """``batch_size`` transitions drawn uniformly with replacement."""
-        return self.batch(torch.randint(0, len(self.rows), (batch_size,), generator=self.generator))
+        index = torch.randint(0, len(self.rows), (batch_size,), generator=self.generator)
+        return self.batch(index.to(self.rows.device, non_blocking=True))
 
     def batch(self, index: torch.Tensor) -> Batch:
         """The transitions at row ``index`` (a (B,) int64 tensor), in that order."""

@@ -91,11 +91,13 @@ class TD3BC:
     LOSSES = ("critic", "actor")
 
     def __init__(self, config: TD3BCConfig, actor: Actor, seed: int) -> None:
-        """``actor``: the policy to train, its normalizer and action scale already set (the critics are
-        initialised after it from torch's global generator); ``seed`` seeds the smoothing noise."""
+        """``actor``: the policy to train, its normalizer and action scale already set, on the training device (the
+        critics are initialised after it from torch's global CPU generator, then moved there); ``seed`` seeds the
+        smoothing noise (a CPU generator: the same noise on every device)."""
         self.config = config
         self.actor = actor
-        self.critic = TwinQ(actor.obs_dim + actor.act_dim, config.hidden)
+        device = actor.action_scale.device
+        self.critic = TwinQ(actor.obs_dim + actor.act_dim, config.hidden).to(device)
         self.actor_target, self.critic_target = frozen_copy(actor), frozen_copy(self.critic)
         self.actor_optimizer = adam(config.lr, actor.parameters())
         self.critic_optimizer = adam(config.lr, self.critic.parameters())
@@ -105,7 +107,7 @@ class TD3BC:
         self._bound, self._sigma, self._clip = scale, config.policy_noise * scale, config.noise_clip * scale
         self.noise = torch.Generator().manual_seed(seed)
         self.updates = 0
-        self._actor_loss = torch.tensor(math.nan)
+        self._actor_loss = torch.tensor(math.nan, device=device)
 
     @staticmethod
     def reward_scale(config: TD3BCConfig, dataset: Dataset) -> float:
@@ -125,7 +127,8 @@ class TD3BC:
         """One TD3+BC update; returns the (critic, actor) losses (the actor's from its latest update)."""
         config = self.config
         self.updates += 1
-        y = self.target(batch, torch.randn(batch.actions.shape, generator=self.noise))
+        noise = torch.randn(batch.actions.shape, generator=self.noise).to(batch.actions.device, non_blocking=True)
+        y = self.target(batch, noise)
         critic_loss = (self.critic(batch.observations_actions) - y).square().mean(dim=1).sum()
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()

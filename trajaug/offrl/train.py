@@ -11,6 +11,10 @@ the curve, as CORL reports both.
 Seeds: ``seed`` initialises the networks (torch's global generator), and derived streams seed the minibatch sampler
 and TD3's smoothing noise (``torch.Generator``s of their own), so evaluation never shifts them: the same seed, data
 and config give identical weights whatever ``eval_every`` (one thread, ``torch.use_deterministic_algorithms``).
+
+``device`` (a run option: :mod:`trajaug.core.device`): the networks are initialised on the CPU and moved there, the
+replay buffer is resident there (moved once); the generators stay on the CPU, so every device draws the same batches
+and noise. Evaluation runs on a CPU copy of the actor, and the returned actor is on the CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 from trajaug.core import defaults
 from trajaug.core.atomic import OutputExistsError, atomic_path
 from trajaug.core.dataset import Dataset
+from trajaug.core.device import device_record, resolve_device, synchronize
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.report import write_json
 from trajaug.datasets.info import summarize
@@ -123,29 +128,32 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
                 seed: int = 0, eval_every: int = 5000, eval_episodes: int = 10,
                 eval_noise: Sequence[float] = defaults.EVAL_NOISE, force: bool = False,
                 provenance: Mapping[str, Any] | None = None,
-                progress: Callable[[int], None] | None = None) -> tuple[Actor, dict[str, Any]]:
+                progress: Callable[[int], None] | None = None,
+                device: str | torch.device = "cpu") -> tuple[Actor, dict[str, Any]]:
     """Train ``algo`` (``"td3bc"`` or ``"iql"``) on ``dataset``; returns (policy in eval mode, metrics).
 
     ``config``: a :class:`TD3BCConfig` / :class:`IQLConfig` (default: CORL's). ``eval_every``: updates between
     evaluations (0: only after the last); ``eval_episodes`` (CORL: 10; 0: no evaluation) per σ of ``eval_noise``.
     With ``out_dir``, writes ``policy.pt``, ``config.json``, ``curve.json``, ``curve.png`` and ``metrics.json``
     (last); a non-empty ``out_dir`` raises :class:`OutputExistsError` before training unless ``force``.
-    ``progress(n)`` is called every 1000 updates. Bad input raises :class:`TrajaugInputError`.
+    ``progress(n)`` is called every 1000 updates. ``device``: where the networks train (``auto``, ``cpu``,
+    ``cuda[:N]``, ``mps``; recorded in the metrics under ``"device"``). Bad input raises :class:`TrajaugInputError`.
     """
     config = config if config is not None else ALGORITHMS.get(algo, (TD3BCConfig,))[0]()
     out = Path(out_dir) if out_dir is not None else None
     _check(dataset, algo, config, seed, eval_every, eval_episodes, out, force)
+    where = resolve_device(device)
     data = transitions(dataset)
     learner_cls = ALGORITHMS[algo][1]
     reward_scale = learner_cls.reward_scale(config, dataset)
     mean, std = observation_stats(data.observations, config.obs_eps, config.normalize_obs)
-    replay = Replay(data, mean, std, reward_scale, seed=_stream(seed, 1))
+    replay = Replay(data, mean, std, reward_scale, seed=_stream(seed, 1), device=where)
     if data.dropped:
         warnings.warn(f"{data.dropped} episode-end rows without a stored next observation left out (their "
                       "successor is unknown; terminals and stored timeouts are kept)", UserWarning, stacklevel=2)
     noise_levels = [float(sigma) for sigma in eval_noise] if eval_episodes else []
     points: list[dict[str, Any]] = []
-    losses = torch.empty(config.steps, len(learner_cls.LOSSES))
+    losses = torch.empty(config.steps, len(learner_cls.LOSSES), device=where)
     eval_wall = 0.0
 
     with _deterministic_torch(config.threads):
@@ -153,6 +161,7 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
         actor = Actor(dataset.obs_dim, dataset.act_dim, config.hidden, dataset.env_id)
         actor.set_normalizer(mean, std)
         actor.action_scale.copy_(torch.as_tensor(_action_scale(dataset), dtype=torch.float32))
+        actor.to(where)
         learner = learner_cls(config, actor, seed=_stream(seed, 2))
         actor.train()
         wall, start, window = 0.0, time.perf_counter(), 0
@@ -162,18 +171,21 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
             if progress is not None and done % 1000 == 0:
                 progress(1000)
             if noise_levels and (done == config.steps or (eval_every and done % eval_every == 0)):
+                synchronize(where)
                 wall += time.perf_counter() - start
                 points.append(_evaluate(actor, dataset.env_id, done, losses[window:done], learner_cls.LOSSES,
                                         eval_episodes, seed, noise_levels))
                 eval_wall += sum(e["wall_s"] for e in points[-1]["evals"])
                 window, start = done, time.perf_counter()
+        synchronize(where)
         wall += time.perf_counter() - start
-        actor.eval()
+        actor.to("cpu").eval()
         if progress is not None and config.steps % 1000:
             progress(config.steps % 1000)
 
-    metrics = _metrics(algo, config, seed, losses, learner_cls.LOSSES, wall, eval_wall, points, dataset, data,
+    metrics = _metrics(algo, config, seed, losses.cpu(), learner_cls.LOSSES, wall, eval_wall, points, dataset, data,
                        reward_scale, eval_episodes)
+    metrics["device"] = device_record(where)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         resolved = {"algorithm": algo, "env_id": dataset.env_id, "seed": seed, "config": config.to_dict(),

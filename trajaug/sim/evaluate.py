@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from trajaug.core import defaults
+from trajaug.core.device import on_cpu
 from trajaug.core.envs import ENVS, normalized_score, spec_for
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.report import mean_ci95
@@ -153,6 +154,7 @@ def evaluate_policy(policy: torch.nn.Module, env_id: str, episodes: int = defaul
     or for bad arguments.
     """
     task = check_policy_env(policy, env_id)
+    policy = on_cpu(policy)  # a network trained on a GPU is evaluated on a CPU copy, next to the simulator
     if episodes < 1:
         raise TrajaugInputError(f"episodes: must be ≥ 1, got {episodes}")
     if not action_noise >= 0:

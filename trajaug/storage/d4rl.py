@@ -30,7 +30,7 @@ import numpy as np
 from trajaug import __version__
 from trajaug.core.atomic import atomic_path
 from trajaug.core.dataset import Dataset, TrailingEpisodeWarning
-from trajaug.core.envs import env_id_from_name
+from trajaug.core.envs import check_env_override, env_id_from_name
 from trajaug.core.errors import DatasetError
 
 FORMAT_VERSION = 1
@@ -94,6 +94,7 @@ def read_d4rl(path: str | Path, env_id: str | None = None) -> Dataset:
             raise DatasetError(f"{path}: {key}: has {len(flags)} values, observations has {len(observations)} rows")
     if "next_observations" not in arrays:
         arrays["next_observations"] = _next_from_following(observations, terminals | timeouts)
+    check_env_override(env_id, metadata.get("env_id"), str(path))
     env_id = env_id or metadata.get("env_id") or env_id_from_name(path.name)
     if names is None:
         names = [metadata.get("method", "expert")]

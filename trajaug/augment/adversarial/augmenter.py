@@ -50,10 +50,11 @@ class AdversarialAugmenter(Augmenter):
 
     config: Any
     model_files = ("save", "load", "continue_steps")
+    uses_device = True
 
     def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
         super().fit(demos, progress)
-        self.trainer = AdversarialTrainer(demos, self.config, self.seed)
+        self.trainer = AdversarialTrainer(demos, self.config, self.seed, self.device)
         steps = self.config.total_steps
         if self.files.load:
             self.trainer.load(self.files.load)
@@ -80,8 +81,10 @@ class AdversarialAugmenter(Augmenter):
         demo_hints = DemoHints(demos, self.trainer.obs_mean, self.trainer.obs_std, self.config.hint)
         best: tuple[dict[str, Any], dict[str, Any]] | None = None
         for chunk in range(len(self.chunk_falls), chunks):
-            self.trainer.train(progress, steps=steps // chunks + (steps % chunks if chunk == chunks - 1 else 0))
-            probe = self._roll_out(probe_demos, demo_hints, horizons, PROBE_STREAM + chunk, None)
+            self.trainer.train(progress, steps=steps // chunks + (steps % chunks if chunk == chunks - 1 else 0),
+                               label=f"chunk {chunk + 1}/{chunks}: environment steps")
+            probe = self._roll_out(probe_demos, demo_hints, horizons, PROBE_STREAM + chunk, progress,
+                                   f"chunk {chunk + 1}/{chunks}: fall probe")
             self.chunk_falls.append(int((~lasted(probe, horizons)).sum()))
             if self.files.save:
                 self.trainer.save(self._chunk_path(chunk), resume={"chunk_falls": self.chunk_falls})
@@ -136,7 +139,9 @@ class AdversarialAugmenter(Augmenter):
         rounds: list[Dataset] = []
         short = np.arange(demos.n_episodes)  # demos with fewer than per_episode lasting candidates so far
         while len(short) and len(rounds) < self.config.sample_rounds:
-            rounds.append(self._roll_out(np.repeat(short, candidates), demo_hints, horizons, len(rounds), progress))
+            label = "sampling trajectories" + (f" (round {len(rounds) + 1})" if rounds else "")
+            rounds.append(self._roll_out(np.repeat(short, candidates), demo_hints, horizons, len(rounds), progress,
+                                         label))
             generated = rounds[0] if len(rounds) == 1 else concatenate(rounds)
             short = np.flatnonzero(lasting_per_demo(generated, horizons) < per_episode)
         log_d = self.trainer.discriminator.log_probability(generated.observations, generated.actions)
@@ -145,7 +150,7 @@ class AdversarialAugmenter(Augmenter):
         return generated.select_episodes(kept)
 
     def _roll_out(self, job_demos: np.ndarray, demo_hints: DemoHints, horizons: np.ndarray, round_index: int,
-                  progress: Progress | None) -> Dataset:
+                  progress: Progress | None, label: str) -> Dataset:
         """One generator rollout per entry of ``job_demos`` (demo indices), each with fresh hint noise (and
         execution noise); round 0 draws the streams the augmenter always drew, later rounds new ones."""
         demos = self.demos
@@ -168,7 +173,7 @@ class AdversarialAugmenter(Augmenter):
         return execute_from_demos(demos, [int(d) for d in job_demos], controller,
                                   self.seed + 7919 * round_index, progress,
                                   max_steps=[int(horizons[d]) for d in job_demos],
-                                  from_reset=self.config.starts == "reset")
+                                  from_reset=self.config.starts == "reset", label=label)
 
     def sample_stats(self) -> dict[str, Any]:
         return dict(getattr(self, "rejection", {}))

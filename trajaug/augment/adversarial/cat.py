@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from trajaug.augment.adversarial.augmenter import AdversarialAugmenter
 from trajaug.augment.adversarial.config import AdversarialConfig
 from trajaug.augment.base import register
+from trajaug.core.config import inherit, setting
 
 
 @dataclass(frozen=True)
 class CATConfig(AdversarialConfig):
-    total_steps: int = 1_500_000
+    total_steps: int = inherit(AdversarialConfig, "total_steps", 1_500_000)
     """Environment steps of the adversarial PPO phase (GAIL keeps 1M; docs/methods/cat.md says why)."""
-    sigma: float = 0.9
+    sigma: float = setting(0.9, minimum=0)
     """Half-width σ of the uniform distortion of demo actions (reference: 0.9)."""
-    l2_weight: float = 0.1
+    l2_weight: float = setting(0.1, minimum=0)
     """λ: weight of ||a − a'||² in the generator loss (reference code: 0.1)."""
 
     @property

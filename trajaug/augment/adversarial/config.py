@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trajaug.core.config import check_settings, setting
 from trajaug.core.errors import TrajaugInputError
 
-__all__ = ["HINTS", "HORIZONS", "STARTS", "AdversarialConfig"]
+__all__ = ["HINTS", "HORIZONS", "STARTS", "TRAINING", "AdversarialConfig"]
 
 HINTS = ("time", "nearest")
 """Values of ``AdversarialConfig.hint``."""
@@ -18,73 +19,77 @@ HORIZONS = ("demo", "env")
 """Values of ``AdversarialConfig.horizon``."""
 STARTS = ("demo", "reset")
 """Values of ``AdversarialConfig.starts``."""
+TRAINING = "Generator training (PPO and discriminator)"
+"""``--help`` section of the fields that say how the generator is trained rather than what the method makes."""
+
+
 @dataclass(frozen=True)
 class AdversarialConfig:
-    total_steps: int = 1_000_000
+    total_steps: int = setting(1_000_000, minimum=0, section=TRAINING)
     """Environment steps of the adversarial PPO phase (GAIL; CAT: 1.5M, see ``CATConfig``)."""
-    n_envs: int = 8
+    n_envs: int = setting(8, minimum=1, section=TRAINING)
     """Parallel generator environments (stepped in one process)."""
-    n_steps: int = 256
+    n_steps: int = setting(256, minimum=1, section=TRAINING)
     """PPO rollout length per environment (rollout = n_envs × n_steps transitions)."""
-    ppo_batch_size: int = 256
+    ppo_batch_size: int = setting(256, minimum=1, section=TRAINING)
     """PPO minibatch size."""
-    ppo_epochs: int = 5
+    ppo_epochs: int = setting(5, minimum=1, section=TRAINING)
     """PPO epochs per rollout."""
-    ppo_lr: float = 1e-4
+    ppo_lr: float = setting(1e-4, above=0, section=TRAINING)
     """PPO Adam learning rate (small: the warm-started policy should be refined, not relearned)."""
-    gamma: float = 0.99
+    gamma: float = setting(0.99, above=0, maximum=1, section=TRAINING)
     """Discount factor."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = setting(0.95, minimum=0, maximum=1, section=TRAINING)
     """GAE λ."""
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...] = setting((256, 256), minimum=1, section=TRAINING)
     """Generator policy and value hidden sizes (tanh)."""
-    log_std_init: float = -1.5
+    log_std_init: float = setting(-1.5, minimum=-20, maximum=2, section=TRAINING)
     """Initial log standard deviation of the Gaussian generator."""
-    bc_warmstart_steps: int = 20_000
+    bc_warmstart_steps: int = setting(20_000, minimum=0, section=TRAINING)
     """Regression steps fitting the policy mean to the demo actions before the adversarial phase (0: off;
     the reference has no warm start)."""
-    disc_hidden: tuple[int, ...] = (64, 64)
+    disc_hidden: tuple[int, ...] = setting((64, 64), minimum=1, section=TRAINING)
     """Discriminator hidden sizes (reference 2×64 tanh)."""
-    disc_lr: float = 3e-4
+    disc_lr: float = setting(3e-4, above=0, section=TRAINING)
     """Discriminator Adam learning rate."""
-    disc_entropy_weight: float = 1e-3
+    disc_entropy_weight: float = setting(1e-3, minimum=0, section=TRAINING)
     """Entropy bonus of the discriminator (reference 1e-3)."""
     stochastic_sampling: bool = False
     """Sample generator actions when generating (default: the Gaussian's mean; diversity comes from ν)."""
-    hint: str = "nearest"
+    hint: str = setting("nearest", choices=HINTS)
     """Which demo action a'_t distorts (CAT only): ``nearest`` — the action at the demo state nearest to s_t
     (Euclidean in normalised state space, over every demo); ``time`` — the action of the generator's own demo at
     step t (the reference)."""
-    horizon: str = "demo"
+    horizon: str = setting("demo", choices=HORIZONS)
     """How long each generator episode (training and generation) runs from its start unless the task ends it:
     ``demo`` — its demo's own length (the reference); ``env`` — the environment's time limit (1000 steps on
     MuJoCo). ``env`` needs ``hint = nearest`` for CAT."""
-    starts: str = "demo"
+    starts: str = setting("demo", choices=STARTS)
     """Where generator episodes (training and generation) start: ``demo`` — in a demo's initial state (the
     reference); ``reset`` — in a fresh reset of the task, each episode still belonging to a demo for its horizon and
     the per-demo rejection. ``reset`` needs ``hint = nearest`` for CAT."""
-    training_noise: float = 0.0
+    training_noise: float = setting(0.0, minimum=0, section=TRAINING)
     """σ of Gaussian noise added to the generator's action before it is executed while the generator trains;
     the reward judges the action it chose. 0: off (the reference)."""
-    sample_rounds: int = 1
+    sample_rounds: int = setting(1, minimum=1)
     """Rounds of candidates at most: after each, the demos with fewer than ``per_episode`` candidates that lasted
     their horizon get another ⌈per_episode / keep_fraction⌉ (rejection sampling of falls; the reward is not looked
     at). 1: one round (the rejection of ``keep_fraction`` alone)."""
-    execution_noise: float = 0.0
+    execution_noise: float = setting(0.0, minimum=0)
     """σ of Gaussian noise added to the generator's action when generating (DART, Laskey et al. 2017); the
     executed action (clipped to the box) is the one stored, so every transition stays physical. 0: off (the
     reference)."""
-    keep_fraction: float = 0.8
+    keep_fraction: float = setting(0.8, above=0, maximum=1)
     """Discriminator rejection sampling (after Azadi et al., ICLR 2019): roll out ⌈per_episode / keep_fraction⌉
     candidates per demo and keep the ``per_episode`` that last their horizon and, among them, have the highest mean
     log D(s, a); the simulator's reward is not looked at. 1: keep every rollout (the reference)."""
-    chunks: int = 1
+    chunks: int = setting(1, minimum=1, section=TRAINING)
     """Train in this many equal chunks of the run's steps (``total_steps``, or ``--continue-steps`` for a loaded
     generator) and keep the chunk whose generator fell least: after each chunk ``probe_per_demo`` candidates per
     demo are rolled out as when generating and those the task ended before their horizon are counted (ties: the
     later chunk). With ``--save-model`` every chunk is checkpointed and a rerun resumes after the last one.
     1: the final generator (the reference)."""
-    probe_per_demo: int = 60
+    probe_per_demo: int = setting(60, minimum=1, section=TRAINING)
     """Candidates per demo of the fall count after each chunk (``chunks`` > 1)."""
 
     @property
@@ -94,23 +99,8 @@ class AdversarialConfig:
         return None
 
     def __post_init__(self) -> None:
-        for name in ("execution_noise", "training_noise"):
-            if not getattr(self, name) >= 0:
-                raise TrajaugInputError(f"{name} must be ≥ 0, got {getattr(self, name)}")
-        if self.chunks < 1 or self.probe_per_demo < 1:
-            raise TrajaugInputError(f"chunks and probe_per_demo must be ≥ 1, got {self.chunks}, "
-                                    f"{self.probe_per_demo}")
-        if self.sample_rounds < 1:
-            raise TrajaugInputError(f"sample_rounds must be ≥ 1, got {self.sample_rounds}")
-        if not 0 < self.keep_fraction <= 1:
-            raise TrajaugInputError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
-        if self.hint not in HINTS:
-            raise TrajaugInputError(f"hint must be one of {', '.join(HINTS)}, got {self.hint!r}")
-        if self.horizon not in HORIZONS:
-            raise TrajaugInputError(f"horizon must be one of {', '.join(HORIZONS)}, got {self.horizon!r}")
-        if self.starts not in STARTS:
-            raise TrajaugInputError(f"starts must be one of {', '.join(STARTS)}, got {self.starts!r}")
+        check_settings(self)
         if self.distortion is not None and self.horizon == "env" and self.hint == "time":
-            raise TrajaugInputError("horizon env needs hint nearest: the time-indexed hint ends with its demo")
+            raise TrajaugInputError("--horizon env needs --hint nearest: the time-indexed hint ends with its demo")
         if self.distortion is not None and self.starts == "reset" and self.hint == "time":
-            raise TrajaugInputError("starts reset needs hint nearest: the time-indexed hint follows one demo")
+            raise TrajaugInputError("--starts reset needs --hint nearest: the time-indexed hint follows one demo")

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from trajaug.augment.adversarial.augmenter import AdversarialAugmenter
 from trajaug.augment.adversarial.config import AdversarialConfig
 from trajaug.augment.base import register
+from trajaug.core.config import inherit
 
 
 @dataclass(frozen=True)
 class GAILConfig(AdversarialConfig):
-    stochastic_sampling: bool = True
+    stochastic_sampling: bool = inherit(AdversarialConfig, "stochastic_sampling", True)
     """Sample generator actions when generating (the only source of diversity for GAIL)."""
 
 

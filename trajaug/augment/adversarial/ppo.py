@@ -13,10 +13,15 @@ The arithmetic is stable-baselines3's ``PPO`` at its defaults (ε = 0.2, c_V = 0
 max grad norm 0.5): with the same seed the weights come out bit for bit the same as SB3's (``tests/test_ppo.py``
 trains both side by side). Schedules, logging, per-minibatch statistics, callbacks and the generic policy machinery
 are left out. Parameter names are those of SB3's ``ActorCriticPolicy``, so a generator file loads in either.
+
+Device: collection runs on the CPU (one small forward pass per environment step, next to the simulator). With
+``device`` other than the CPU, :func:`learn` trains a copy of the policy there: each update moves the rollout's arrays
+to the device once, takes the minibatch steps there, and copies the weights back to the CPU policy that collects.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -157,22 +162,22 @@ def _env_major(array: np.ndarray) -> np.ndarray:
 
 
 def update(policy: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollout, config: AdversarialConfig,
-           shuffle: np.random.RandomState, helper: ThreadPoolExecutor) -> None:
+           shuffle: np.random.RandomState, helper: ThreadPoolExecutor | None) -> None:
     """``config.ppo_epochs`` passes of Adam steps over minibatches of ``config.ppo_batch_size`` on the loss of the
     module docstring.
 
     π and V share no parameters, so the loss's two terms are back-propagated apart, V's on ``helper``'s thread
     while π's runs on this one: the same gradients as one backward pass of their sum, on two cores at once.
     """
-    data = rollout.flat()
+    device = policy.log_std.device  # the rollout's arrays move to the policy's device once per update
+    data = {name: torch.from_numpy(array).to(device) for name, array in rollout.flat().items()}
     size = len(data["observations"])
     for _ in range(config.ppo_epochs):
         order = shuffle.permutation(size)
         for start in range(0, size, config.ppo_batch_size):
-            rows = order[start:start + config.ppo_batch_size]
+            rows = torch.from_numpy(order[start:start + config.ppo_batch_size]).to(device, non_blocking=True)
             x, actions, old_log_prob, advantages, returns = (
-                torch.tensor(data[name][rows]) for name in ("observations", "actions", "log_probs", "advantages",
-                                                            "returns"))
+                data[name][rows] for name in ("observations", "actions", "log_probs", "advantages", "returns"))
             minibatch_step(policy, optimizer, x, actions, old_log_prob, advantages, returns, helper)
 
 
@@ -213,16 +218,23 @@ def optimizer_for(policy: ActorCritic, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(policy.parameters(), lr=lr, eps=ADAM_EPS, foreach=True)
 
 
+def trains_apart(device: str | torch.device) -> bool:
+    """Whether PPO's updates run on another device than collection (the CPU), hence on a copy of the policy."""
+    return torch.device(device).type != "cpu"
+
+
 def learn(policy: ActorCritic, envs: VectorEnv, config: AdversarialConfig, steps: int, seed: int,
-          after_rollout: Callable[[int], None]) -> None:
+          after_rollout: Callable[[int], None], device: str | torch.device = "cpu") -> None:
     """Run PPO iterations (``config``: n_steps, ppo_batch_size, ppo_epochs, ppo_lr, gamma, gae_lambda) until
     ``steps`` environment steps are done (the last iteration is completed).
 
     ``envs`` (:class:`VectorEnv`) is seeded with ``seed`` (environment k: seed + k) and reset. Minibatches are
     shuffled by ``RandomState(seed)``, actions sampled from torch's global generator, which the caller seeds.
-    ``after_rollout(steps so far)`` runs after each rollout, before the update.
+    ``after_rollout(steps so far)`` runs after each rollout, before the update. ``policy`` (on the CPU) collects;
+    the updates run on ``device`` (module docstring).
     """
-    optimizer, shuffle = optimizer_for(policy, config.ppo_lr), np.random.RandomState(seed)
+    trained = copy.deepcopy(policy).to(device) if trains_apart(device) else policy
+    optimizer, shuffle = optimizer_for(trained, config.ppo_lr), np.random.RandomState(seed)
     envs.seed(seed)
     obs_dim, act_dim = envs.observation_space.shape[0], envs.action_space.shape[0]
     low, high = envs.action_space.low, envs.action_space.high
@@ -251,4 +263,8 @@ def learn(policy: ActorCritic, envs: VectorEnv, config: AdversarialConfig, steps
                 last_values = policy.value(torch.as_tensor(last_obs)).numpy()
             rollout.finish(last_values, dones, config.gamma, config.gae_lambda)
             after_rollout(done_steps)
-            update(policy, optimizer, rollout, config, shuffle, helper)
+            if trained is policy:
+                update(policy, optimizer, rollout, config, shuffle, helper)
+            else:  # V's backward on a second thread pays on the CPU only
+                update(trained, optimizer, rollout, config, shuffle, None)
+                policy.load_state_dict(trained.state_dict())

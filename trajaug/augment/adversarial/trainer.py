@@ -18,17 +18,21 @@ import torch
 from trajaug.augment.adversarial.config import AdversarialConfig
 from trajaug.augment.adversarial.envs import DemoStartEnvs, distort, episode_horizons
 from trajaug.augment.adversarial.ppo import ActorCritic, learn
-from trajaug.augment.base import Progress
 from trajaug.augment.networks import Discriminator
 from trajaug.core.dataset import Dataset
+from trajaug.core.device import cpu_state
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.progress import Progress, start_phase, tick
 
 
 class AdversarialTrainer:
     """Trains the generator policy and the discriminator as ``config`` says (CAT's or GAIL's: its ``distortion``)."""
 
-    def __init__(self, demos: Dataset, config: AdversarialConfig, seed: int) -> None:
-        self.demos, self.config, self.seed = demos, config, seed
+    def __init__(self, demos: Dataset, config: AdversarialConfig, seed: int,
+                 device: str | torch.device = "cpu") -> None:
+        """``device``: where the PPO and discriminator updates run; collection, the warm start and sampling run
+        on the CPU, and the generator it holds (``policy``) is on the CPU."""
+        self.demos, self.config, self.seed, self.device = demos, config, seed, device
         self.sigma: float | None = None  # σ of the hint (None: no hint, GAIL) and λ of the L2 term
         self.l2_weight = 0.0
         if config.distortion is not None:
@@ -38,7 +42,8 @@ class AdversarialTrainer:
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         self.discriminator = Discriminator(demos.obs_dim, demos.act_dim, self.obs_mean, self.obs_std,
-                                           config.disc_hidden, config.disc_lr, config.disc_entropy_weight)
+                                           config.disc_hidden, config.disc_lr, config.disc_entropy_weight,
+                                           device=device)
         self.history: list[dict[str, float]] = []
         self.policy: Any = None
 
@@ -52,9 +57,11 @@ class AdversarialTrainer:
         parts = [normalized] if hints is None else [normalized, hints]
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def train(self, progress: Progress | None = None, steps: int | None = None) -> None:
+    def train(self, progress: Progress | None = None, steps: int | None = None,
+              label: str = "environment steps") -> None:
         """Warm-start (unless a generator was loaded) and run ``steps`` adversarial steps (default
-        ``total_steps``); a loaded generator goes on from its weights, with a fresh optimizer."""
+        ``total_steps``); a loaded generator goes on from its weights, with a fresh optimizer. ``progress`` is told
+        of the warm start's updates, then of a phase ``label`` of environment steps (whole rollouts)."""
         from trajaug.augment.adversarial.reward import DiscriminatorReward, DiscriminatorUpdates
 
         c = self.config
@@ -71,21 +78,25 @@ class AdversarialTrainer:
         if loaded is not None:  # go on from the loaded weights
             self.policy.load_state_dict(loaded.state_dict())
         elif c.bc_warmstart_steps:
-            self._warm_start()
+            self._warm_start(progress)
         if steps:
+            rollout = c.n_envs * c.n_steps
+            start_phase(progress, label, -(-steps // rollout) * rollout)
             learn(self.policy, rewarded, c, steps, self.seed,
-                  DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history, rewarded, progress))
+                  DiscriminatorUpdates(self.demos, self.discriminator, self.rng, self.history, rewarded, progress),
+                  self.device)
 
     def _new_policy(self) -> ActorCritic:
         """A freshly initialised generator π(a | [ŝ, a']) (draws from torch's global generator)."""
         return ActorCritic(self.demos.obs_dim + self.hint_dim, self.demos.act_dim, self.config.hidden,
                            self.config.log_std_init)
 
-    def _warm_start(self) -> None:
+    def _warm_start(self, progress: Progress | None) -> None:
         """Fit the policy mean to a_E from [ŝ, a'] by MSE (fresh distortion every batch)."""
+        start_phase(progress, "warm start: updates", self.config.bc_warmstart_steps)
         states, actions = self.demos.observations.astype(np.float64), self.demos.actions.astype(np.float64)
         optimizer = torch.optim.Adam(self.policy.parameters(), lr=1e-3, foreach=True)  # the loop's values, faster
-        for _ in range(self.config.bc_warmstart_steps):
+        for step in range(self.config.bc_warmstart_steps):
             rows = self.rng.integers(0, len(states), size=256)
             hints = distort(actions[rows], self.sigma, self.rng) if self.sigma is not None else None
             inputs = torch.as_tensor(self.inputs(states[rows], hints))
@@ -94,6 +105,7 @@ class AdversarialTrainer:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            tick(progress, step, self.config.bc_warmstart_steps)
         self.warm_start_loss = float(loss.detach())
 
     @torch.inference_mode()
@@ -113,10 +125,10 @@ class AdversarialTrainer:
                    "config": dataclasses.asdict(self.config), "sigma": self.sigma,
                    "l2_weight": self.l2_weight, "obs_mean": torch.as_tensor(self.obs_mean),
                    "obs_std": torch.as_tensor(self.obs_std), "policy": self.policy.state_dict(),
-                   "discriminator": self.discriminator.state_dict()}
+                   "discriminator": cpu_state(self.discriminator.state_dict())}
         if resume is not None:
             payload["resume"] = {**resume, "seed": self.seed, "rng": self.rng.bit_generator.state,
-                                 "discriminator_optimizer": self.discriminator.optimizer.state_dict(),
+                                 "discriminator_optimizer": cpu_state(self.discriminator.optimizer.state_dict()),
                                  "history": self.history, "warm_start_loss": getattr(self, "warm_start_loss", None)}
         with atomic_path(Path(path), force=True) as tmp:
             torch.save(payload, tmp)

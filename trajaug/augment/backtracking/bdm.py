@@ -59,10 +59,12 @@ from trajaug.augment.backtracking.starts import (
     value_estimate,
     window_mask,
 )
-from trajaug.augment.base import Augmenter, Progress, register
+from trajaug.augment.base import Augmenter, register
 from trajaug.augment.rewards import reward_model
+from trajaug.core.config import inherit
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.progress import Progress, start_phase
 from trajaug.datasets.filter import filter_by_dynamics
 from trajaug.sim.rollout import make_env, state_from_observation
 
@@ -73,12 +75,18 @@ class BacktrackingAugmenter(Augmenter):
     Config = BDMConfig
     config: BDMConfig
     uses_simulator: ClassVar[bool] = False
+    uses_device: ClassVar[bool] = True
+    """The reverse (and forward) ensembles train on ``device``; the value and reward regressors (64-64) and the goal
+    GAN stay on the CPU."""
     curriculum: ClassVar[bool] = False
 
     def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
         super().fit(demos, progress)
         c = self.config
+        start_phase(progress, "fitting the value, the backtracking model, the reward", 3)
         self.values = value_estimate(demos, c.gamma, c.value_steps, (64, 64), self.seed)
+        if progress is not None:
+            progress(1)
         rows = self._training_rows(demos)
         if len(rows) < MIN_TRANSITIONS:
             raise TrajaugInputError(f"{self.name}: {len(rows)} training transitions; the learned model needs at least "
@@ -87,10 +95,14 @@ class BacktrackingAugmenter(Augmenter):
         full = Transitions.from_dataset(demos)
         data = Transitions(full.observations[rows], full.actions[rows], full.next_observations[rows])
         simulator = c.model == "simulator"
-        learned = LearnedReverse(data, c, self.seed, states=not simulator or c.candidates > 1)
+        learned = LearnedReverse(data, c, self.seed, states=not simulator or c.candidates > 1, device=self.device)
         assert demos.env_id is not None
         self.model: ReverseModel = SimulatorReverse(learned, demos.env_id, c) if simulator else learned
+        if progress is not None:
+            progress(1)
         self.reward_fn, self.reward_source = reward_model(demos, c.reward, c.reward_steps, self.seed)
+        if progress is not None:
+            progress(1)
         self.stats: dict[str, Any] = {
             "train_transitions": len(rows), "model": c.model,
             **{f"{name}_{key}": value for name, fit in learned.fits.items() for key, value in (
@@ -179,6 +191,7 @@ class BacktrackingAugmenter(Augmenter):
     def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
         demos, c = self.demos, self.config
         assert demos is not None and demos.env_id is not None
+        start_phase(progress, "backtracking traces", demos.n_episodes * per_episode)
         (obs, actions, next_obs), lengths, exact = self._traces(per_episode)
         obs, actions, next_obs = (np.asarray(x, np.float32) for x in (obs, actions, next_obs))
         env = make_env(demos.env_id)
@@ -221,7 +234,7 @@ class BDMAugmenter(BacktrackingAugmenter):
 
 @dataclass(frozen=True)
 class BDMCLConfig(BDMConfig):
-    start: str = "uniform"
+    start: str = inherit(BDMConfig, "start", "uniform")
     """Where traces start inside each stage's window: uniform (default: the curriculum sets the positions),
     high-value or goal-gan. Ranking by value inside the windows would undo the curriculum at the head: the value
     rises while the demo accelerates, so the head window's top states are its last ones and the first steps of

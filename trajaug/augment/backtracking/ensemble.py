@@ -13,6 +13,11 @@ measured, and a member's weights are kept as its best when they improve its best
 relative (MBPO's rule). Training stops when no member improved for ``patience`` epochs (or after ``max_steps``
 updates); each member returns to its best weights, and the ``elites`` members with the lowest held-out MSE are
 kept for prediction (ROMI: 7 members, 5 elites).
+
+Device: an ensemble is initialised on the CPU (its own seeded stream) and moved to its ``device`` with its
+normalisation statistics; :func:`fit_ensemble` moves the training rows there once (the bootstrap orders come from a
+seeded numpy generator, the same on every device) and :meth:`GaussianEnsemble.predict` takes and returns numpy arrays
+on the CPU, so the backtracking loop and the simulator around it stay on the CPU.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class GaussianEnsemble(nn.Module):
     """E Gaussian MLPs from x (B, in_dim) to y (B, out_dim), in the units of the data they were built from."""
 
     def __init__(self, inputs: np.ndarray, targets: np.ndarray, members: int, hidden: Sequence[int],
-                 seed: int) -> None:
+                 seed: int, device: str | torch.device = "cpu") -> None:
         super().__init__()
         in_dim, out_dim = inputs.shape[1], targets.shape[1]
         with torch.random.fork_rng(devices=[]):
@@ -62,8 +67,9 @@ class GaussianEnsemble(nn.Module):
             self.head = EnsembleLinear(members, widths[-1], 2 * out_dim)
         self.max_log_var = nn.Parameter(torch.full((members, 1, out_dim), 0.5))
         self.min_log_var = nn.Parameter(torch.full((members, 1, out_dim), -10.0))
-        self.x_mean, self.x_std = z_stats(inputs)
-        self.y_mean, self.y_std = z_stats(targets)
+        self.to(device)
+        self.x_mean, self.x_std = (t.to(device) for t in z_stats(inputs))
+        self.y_mean, self.y_std = (t.to(device) for t in z_stats(targets))
         self.members = members
         self.elites = list(range(members))
         """Indices of the members used for prediction (set by :func:`fit_ensemble`)."""
@@ -87,13 +93,13 @@ class GaussianEnsemble(nn.Module):
     @torch.no_grad()
     def predict(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The elites' (mean, std) (n_elites, B, out_dim) float64 for (B, in_dim) raw inputs, in target units."""
-        x = torch.as_tensor(np.asarray(inputs, np.float32))
+        x = torch.as_tensor(np.asarray(inputs, np.float32), device=self.x_mean.device)
         z = ((x - self.x_mean) / self.x_std).expand(self.members, -1, -1)
         mean, log_var = self.forward_normalized(z)
-        elites = torch.as_tensor(self.elites)
+        elites = torch.as_tensor(self.elites, device=x.device)
         mean = mean[elites] * self.y_std + self.y_mean
         std = torch.exp(0.5 * log_var[elites]) * self.y_std
-        return mean.double().numpy(), std.double().numpy()
+        return mean.cpu().double().numpy(), std.cpu().double().numpy()
 
 
 @dataclass(frozen=True)
@@ -124,19 +130,20 @@ def fit_ensemble(model: GaussianEnsemble, inputs: np.ndarray, targets: np.ndarra
     train, held = holdout_split(len(inputs), holdout_share, rng)
     if not len(train):
         raise ValueError(f"{len(inputs)} transitions leave none to train on after the held-out split")
-    x = (torch.as_tensor(np.asarray(inputs, np.float32)) - model.x_mean) / model.x_std
-    y = (torch.as_tensor(np.asarray(targets, np.float32)) - model.y_mean) / model.y_std
+    device = model.x_mean.device  # the rows move to the model's device once
+    x = (torch.as_tensor(np.asarray(inputs, np.float32), device=device) - model.x_mean) / model.x_std
+    y = (torch.as_tensor(np.asarray(targets, np.float32), device=device) - model.y_mean) / model.y_std
     x_held, y_held = x[held].expand(model.members, -1, -1), y[held]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     params = list(model.parameters())
     best_params = [p.detach().clone() for p in params]
-    best = torch.full((model.members,), float("inf"))
+    best = torch.full((model.members,), float("inf"), device=device)
     stale, epochs, updates = 0, 0, 0
     batch = min(batch_size, len(train))
     while stale < patience and updates < max_steps:
         orders = np.stack([rng.permutation(train) for _ in range(model.members)])  # (E, n_train)
         for start in range(0, len(train) - batch + 1, batch):
-            rows = torch.as_tensor(orders[:, start: start + batch])
+            rows = torch.as_tensor(orders[:, start: start + batch]).to(device, non_blocking=True)
             loss = model.nll(x[rows], y[rows]).mean(1).sum()
             optimizer.zero_grad(set_to_none=True)
             (loss + model.bound_penalty()).backward()
@@ -155,6 +162,6 @@ def fit_ensemble(model: GaussianEnsemble, inputs: np.ndarray, targets: np.ndarra
     with torch.no_grad():
         for param, kept in zip(params, best_params, strict=True):
             param.copy_(kept)
-    ranking = np.argsort(best.numpy(), kind="stable")
+    ranking = np.argsort(best.cpu().numpy(), kind="stable")
     model.elites = sorted(int(e) for e in ranking[:elites])
     return EnsembleFit(tuple(float(v) for v in best), tuple(model.elites), epochs, updates, len(train), len(held))

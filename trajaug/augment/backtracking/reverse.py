@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from trajaug.augment.backtracking.config import BDMConfig
 from trajaug.augment.backtracking.ensemble import EnsembleFit, GaussianEnsemble, fit_ensemble
@@ -31,11 +32,12 @@ from trajaug.augment.backtracking.inverse_sim import InverseDynamics
 from trajaug.augment.backtracking.model import Transitions
 
 
-def train_ensemble(inputs: np.ndarray, targets: np.ndarray, config: BDMConfig,
-                   seed: int) -> tuple[GaussianEnsemble, EnsembleFit]:
+def train_ensemble(inputs: np.ndarray, targets: np.ndarray, config: BDMConfig, seed: int,
+                   device: str | torch.device = "cpu") -> tuple[GaussianEnsemble, EnsembleFit]:
     """A fitted ensemble from (N, in_dim) → (N, out_dim) as ``config`` says (members, elites, hidden, holdout,
-    patience, steps, batch_size, lr; :func:`trajaug.augment.backtracking.ensemble.fit_ensemble`)."""
-    model = GaussianEnsemble(inputs, targets, config.members, config.hidden, seed)
+    patience, steps, batch_size, lr; :func:`trajaug.augment.backtracking.ensemble.fit_ensemble`), trained on
+    ``device``."""
+    model = GaussianEnsemble(inputs, targets, config.members, config.hidden, seed, device)
     fit = fit_ensemble(model, inputs, targets, config.elites, config.holdout, config.batch_size, config.lr,
                        config.steps, config.patience, seed)
     return model, fit
@@ -86,22 +88,24 @@ class StateRange:
 class LearnedReverse:
     """The learned backtracking model (module docstring); ``forward_bound`` 0: no forward model."""
 
-    def __init__(self, data: Transitions, config: BDMConfig, seed: int, states: bool = True) -> None:
+    def __init__(self, data: Transitions, config: BDMConfig, seed: int, states: bool = True,
+                 device: str | torch.device = "cpu") -> None:
+        """Train the action ensemble and, with ``states``, the state (and forward) ensembles on ``device``."""
         self.noise_scale, self.max_disagreement = config.noise_scale, config.max_disagreement
         self.forward_bound = forward_bound = config.forward_bound
         self.range = StateRange(data, config.margin)
         self.fits: dict[str, EnsembleFit] = {}
         obs, actions, next_obs = (np.asarray(x, np.float64) for x in
                                   (data.observations, data.actions, data.next_observations))
-        self.action_model, self.fits["action"] = train_ensemble(next_obs, actions, config, seed)
+        self.action_model, self.fits["action"] = train_ensemble(next_obs, actions, config, seed, device)
         self.state_model: GaussianEnsemble | None = None
         self.forward_model: GaussianEnsemble | None = None
         if states:
             self.state_model, self.fits["state"] = train_ensemble(
-                np.concatenate([next_obs, actions], 1), obs - next_obs, config, seed + 1)
+                np.concatenate([next_obs, actions], 1), obs - next_obs, config, seed + 1, device)
         if states and forward_bound > 0:
             self.forward_model, self.fits["forward"] = train_ensemble(
-                np.concatenate([obs, actions], 1), next_obs - obs, config, seed + 2)
+                np.concatenate([obs, actions], 1), next_obs - obs, config, seed + 2, device)
 
     def actions(self, next_obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(B, act_dim) a ~ q(a | s') (one random elite per row), clipped to the box [−1, 1]."""

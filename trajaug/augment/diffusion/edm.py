@@ -77,7 +77,7 @@ class EDM(nn.Module):
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """L = E[λ(σ)·‖D(x + σε; σ) − x‖² / d] over a batch x (B, d) of standardised data."""
-        sigma = (self.s.p_mean + self.s.p_std * torch.randn(len(x))).exp()
+        sigma = (self.s.p_mean + self.s.p_std * torch.randn(len(x), device=x.device)).exp()
         noised = x + sigma[:, None] * torch.randn_like(x)
         weight = (sigma ** 2 + self.s.sigma_data ** 2) / (sigma * self.s.sigma_data) ** 2
         return (weight * ((self.denoise(noised, sigma) - x) ** 2).mean(dim=1)).mean()
@@ -92,15 +92,17 @@ class EDM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, steps: int, generator: torch.Generator) -> torch.Tensor:
-        """n samples (n, d) in the standardised space: EDM's stochastic Heun sampler with ``steps`` levels."""
+        """n samples (n, d) in the standardised space: EDM's stochastic Heun sampler with ``steps`` levels, on the
+        device of ``generator`` (the network's: the noise is drawn where it is used)."""
         sigmas = self.schedule(steps).tolist()
         gamma_max = min(self.s.s_churn / steps, math.sqrt(2) - 1)
-        x = sigmas[0] * torch.randn(n, self.d, generator=generator)
-        ones = torch.ones(n)
+        device = generator.device
+        x = sigmas[0] * torch.randn(n, self.d, generator=generator, device=device)
+        ones = torch.ones(n, device=device)
         for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:], strict=True):
             gamma = gamma_max if self.s.s_tmin <= sigma <= self.s.s_tmax else 0.0
             sigma_hat = sigma * (1 + gamma)
-            eps = self.s.s_noise * torch.randn(n, self.d, generator=generator)
+            eps = self.s.s_noise * torch.randn(n, self.d, generator=generator, device=device)
             x_hat = x + math.sqrt(max(sigma_hat ** 2 - sigma ** 2, 0.0)) * eps
             slope = (x_hat - self.denoise(x_hat, sigma_hat * ones)) / sigma_hat
             x = x_hat + (sigma_next - sigma_hat) * slope

@@ -24,44 +24,45 @@ from typing import Any
 import numpy as np
 import torch
 
-from trajaug.augment.base import Augmenter, Progress, register
+from trajaug.augment.base import Augmenter, register
 from trajaug.augment.diffusion.edm import EDM, EDMConstants, ResidualMLPDenoiser
 from trajaug.augment.rewards import formula_reward
+from trajaug.core.config import check_settings, setting
 from trajaug.core.dataset import Dataset
+from trajaug.core.device import cpu_state
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.progress import Progress, start_phase, tick
 
 MIN_TRANSITIONS = 64
 """Fewest demo transitions SynthER trains on (one batch of a tiny budget)."""
+TRAINING = "Diffusion model training"
+"""``--help`` section of the fields that say how the denoiser is trained."""
 
 
 @dataclass(frozen=True)
 class SynthERConfig:
-    width: int = 256
+    width: int = setting(256, minimum=1, section=TRAINING)
     """Hidden units of the residual-MLP denoiser (SynthER: 2048; docs/methods/synther.md says why 256)."""
-    layers: int = 4
+    layers: int = setting(4, minimum=1, section=TRAINING)
     """Residual blocks of the denoiser (SynthER: 6)."""
-    steps: int = 20_000
+    steps: int = setting(20_000, minimum=1, section=TRAINING)
     """Training updates (SynthER: 100k)."""
-    batch_size: int = 256
+    batch_size: int = setting(256, minimum=1, section=TRAINING)
     """Transitions per update (SynthER: 1024)."""
-    lr: float = 3e-4
+    lr: float = setting(3e-4, above=0, section=TRAINING)
     """Adam learning rate, cosine-annealed to 0 over ``steps`` (SynthER: 3e-4, cosine)."""
-    ema_decay: float = 0.995
+    ema_decay: float = setting(0.995, minimum=0, below=1, section=TRAINING)
     """Decay of the EMA copy of the weights that samples, updated every 10 steps (SynthER: 0.995)."""
-    sample_steps: int = 32
+    sample_steps: int = setting(32, minimum=1)
     """Noise levels of the stochastic Heun sampler (SynthER: 128)."""
-    transitions: int = 0
+    transitions: int = setting(0, minimum=0)
     """Transitions to sample; 0: ``per_episode`` × the demos' transitions, as many as the other methods' sets
     from the same demos hold (SynthER's own setting: 5M)."""
-    terminal_threshold: float = 0.5
+    terminal_threshold: float = setting(0.5, minimum=0, maximum=1)
     """A sampled terminal above it ends its transition's episode as terminal (SynthER: 0.5)."""
 
     def __post_init__(self) -> None:
-        for name in ("width", "layers", "steps", "batch_size", "sample_steps"):
-            if getattr(self, name) < 1:
-                raise TrajaugInputError(f"synther: {name} must be ≥ 1, got {getattr(self, name)}")
-        if self.transitions < 0 or not self.lr > 0 or not 0 <= self.ema_decay < 1:
-            raise TrajaugInputError("synther: transitions must be ≥ 0, lr > 0 and ema_decay in [0, 1)")
+        check_settings(self)
 
 
 def transition_vectors(demos: Dataset) -> np.ndarray:
@@ -70,12 +71,22 @@ def transition_vectors(demos: Dataset) -> np.ndarray:
                            demos.terminals[:, None]], axis=1).astype(np.float64)
 
 
+def new_models(d: int, config: SynthERConfig, seed: int, device: torch.device) -> tuple[EDM, EDM]:
+    """(the denoiser that trains, its EMA copy that samples) for vectors of size ``d``: initialised on the CPU from
+    torch's global generator seeded with ``seed`` (the same weights whatever the device), then moved to ``device``."""
+    torch.manual_seed(seed)
+    model = EDM(ResidualMLPDenoiser(d, config.width, config.layers), d, EDMConstants())
+    ema = EDM(ResidualMLPDenoiser(d, config.width, config.layers), d, EDMConstants())
+    return model.to(device), ema.to(device)
+
+
 @register("synther")
 class SynthERAugmenter(Augmenter):
     Config = SynthERConfig
     config: SynthERConfig
     uses_simulator = False
     model_files = ("save", "load")
+    uses_device = True
 
     def fit(self, demos: Dataset, progress: Progress | None = None) -> None:
         super().fit(demos, progress)
@@ -86,29 +97,31 @@ class SynthERAugmenter(Augmenter):
                                     f"least {MIN_TRANSITIONS}: use more --episodes")
         self.mean, self.std = data.mean(axis=0), data.std(axis=0) + 1e-3
         self.mean[-1], self.std[-1] = 0.0, 1.0  # terminals are modelled unnormalised
-        torch.manual_seed(self.seed)
-        self.model = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMConstants())
-        self.ema = EDM(ResidualMLPDenoiser(data.shape[1], c.width, c.layers), data.shape[1], EDMConstants())
+        self.model, self.ema = new_models(data.shape[1], c, self.seed, self.device)
         started = time.perf_counter()
         if self.files.load:
             self._load(Path(self.files.load), data.shape[1])
             self.losses: list[float] = []
         else:
-            self.losses = self._train(torch.as_tensor((data - self.mean) / self.std, dtype=torch.float32), progress)
+            x = torch.as_tensor((data - self.mean) / self.std, dtype=torch.float32).to(self.device)  # moved once
+            self.losses = self._train(x, progress).tolist()
             if self.files.save:
                 self._save(Path(self.files.save))
         self.fit_seconds = time.perf_counter() - started
 
-    def _train(self, x: torch.Tensor, progress: Progress | None) -> list[float]:
+    def _train(self, x: torch.Tensor, progress: Progress | None) -> torch.Tensor:
+        """Train ``self.model`` (and its EMA copy) on the standardised rows ``x``, on their device; returns each
+        update's loss (a tensor on that device, read once at the end: no host sync per update)."""
         c = self.config
         self.ema.load_state_dict(self.model.state_dict())
         optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr, betas=(0.9, 0.99))
-        generator = torch.Generator().manual_seed(self.seed)
-        losses = []
+        generator = torch.Generator().manual_seed(self.seed)  # minibatch rows: the same on every device
+        losses = torch.empty(c.steps, device=x.device)
+        start_phase(progress, "training: updates", c.steps)
         for step in range(c.steps):
             for group in optimizer.param_groups:  # cosine annealing to 0
                 group["lr"] = 0.5 * c.lr * (1 + math.cos(math.pi * step / c.steps))
-            rows = torch.randint(len(x), (c.batch_size,), generator=generator)
+            rows = torch.randint(len(x), (c.batch_size,), generator=generator).to(x.device, non_blocking=True)
             loss = self.model.loss(x[rows])
             optimizer.zero_grad()
             loss.backward()
@@ -117,9 +130,8 @@ class SynthERAugmenter(Augmenter):
                 with torch.no_grad():
                     for averaged, current in zip(self.ema.parameters(), self.model.parameters(), strict=True):
                         averaged.mul_(c.ema_decay).add_(current, alpha=1 - c.ema_decay)
-            losses.append(loss.item())
-            if progress is not None and step % 100 == 99:
-                progress(100)
+            losses[step] = loss.detach()
+            tick(progress, step, c.steps, every=100)
         return losses
 
     def sample(self, per_episode: int, progress: Progress | None = None) -> Dataset:
@@ -127,10 +139,13 @@ class SynthERAugmenter(Augmenter):
         assert demos is not None and demos.env_id is not None
         c = self.config
         n = c.transitions or per_episode * len(demos)
-        generator = torch.Generator().manual_seed(self.seed + 1)
+        generator = torch.Generator(self.device).manual_seed(self.seed + 1)  # the sampler's noise, drawn on the device
         chunks = []
+        start_phase(progress, "sampling: transitions", n)
         for start in range(0, n, 50_000):  # bounded memory for millions of samples
-            chunks.append(self.ema.sample(min(50_000, n - start), c.sample_steps, generator).double().numpy())
+            chunks.append(self.ema.sample(min(50_000, n - start), c.sample_steps, generator).cpu().double().numpy())
+            if progress is not None:
+                progress(len(chunks[-1]))
         samples = np.concatenate(chunks) * self.std + self.mean
         o, a = demos.obs_dim, demos.act_dim
         obs, actions, rewards = samples[:, :o], samples[:, o:o + a], samples[:, o + a]
@@ -165,14 +180,14 @@ class SynthERAugmenter(Augmenter):
     def _save(self, path: Path) -> None:
         from trajaug.core.atomic import atomic_path
 
-        payload = {"ema": self.ema.state_dict(), "mean": torch.as_tensor(self.mean),
+        payload = {"ema": cpu_state(self.ema.state_dict()), "mean": torch.as_tensor(self.mean),
                    "std": torch.as_tensor(self.std), "width": self.config.width, "layers": self.config.layers}
         with atomic_path(path, force=True) as tmp:
             torch.save(payload, tmp)
 
     def _load(self, path: Path, d: int) -> None:
         try:
-            payload = torch.load(path, weights_only=True, map_location="cpu")
+            payload = torch.load(path, weights_only=True, map_location=self.device)
             self.ema.load_state_dict(payload["ema"])
         except FileNotFoundError:
             raise TrajaugInputError(f"{path}: no such file (--load-model)") from None
@@ -180,4 +195,4 @@ class SynthERAugmenter(Augmenter):
             raise TrajaugInputError(f"{path}: not a SynthER model for transitions of size {d} with --width "
                                     f"{self.config.width} --layers {self.config.layers} ({type(error).__name__})"
                                     ) from None
-        self.mean, self.std = payload["mean"].numpy(), payload["std"].numpy()
+        self.mean, self.std = payload["mean"].cpu().numpy(), payload["std"].cpu().numpy()

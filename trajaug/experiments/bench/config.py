@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from trajaug.bc.train import BCConfig
 from trajaug.core import defaults
+from trajaug.core.config import check_settings, inherit, setting
 
 ROWS = ("demos", "cat", "noise", "mixup", "bdm", "bdm-cl", "gail", "bdm-sim", "bdm-cl-sim", "bdm-filtered",
         "bdm-uniform", "bdm-cl-high-value", "bdm-filtered-uniform", "synther")
@@ -29,6 +30,8 @@ ROW_OVERRIDES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 """Rows that run a registered method with other settings: row → (method, config overrides). The ``-uniform`` rows
 start bdm's traces uniformly along the demos; ``bdm-cl-high-value`` ranks bdm-cl's starts by value in each window."""
+BC_ROWS = ("demos", "augmented", "demos+augmented")
+"""The few-demo study's BC rows: on the demos, on the augmented set alone, on both."""
 WITH_DEMOS = "+demos"
 """Row suffix: BC on the row's augmented set plus the demos (``synther+demos``); the set is the row's own."""
 
@@ -44,17 +47,17 @@ class BenchConfig:
 
     dataset: str = defaults.DATASET
     """Dataset name or D4RL file the demos come from."""
-    seeds: int = 5
+    seeds: int = setting(5, minimum=1)
     """Seeds first_seed..first_seed+N-1 (each seeds augmentation, BC and the evaluation episodes)."""
-    first_seed: int = 0
+    first_seed: int = setting(0, minimum=0)
     """First seed; choose settings on other seeds (e.g. from 100) than the reported ones."""
-    per_episode: int = defaults.PER_EPISODE
+    per_episode: int = setting(defaults.PER_EPISODE, minimum=1)
     """Augmented trajectories per demo (per ordered pair for mixup: always 1, as the reference)."""
-    bc_steps: int = BCConfig.steps
+    bc_steps: int = setting(BCConfig.steps, minimum=1)
     """BC updates of every row."""
-    eval_episodes: int = defaults.EVAL_EPISODES
+    eval_episodes: int = setting(defaults.EVAL_EPISODES, minimum=1, maximum=1000)
     """Evaluation episodes per BC policy and noise level."""
-    action_noise: tuple[float, ...] = defaults.EVAL_NOISE
+    action_noise: tuple[float, ...] = setting(defaults.EVAL_NOISE, minimum=0)
     """Evaluation noise levels σ, comma-separated (0 = standard evaluation)."""
     quick: bool = False
     """Tiny budgets for a smoke check (not for results)."""
@@ -62,12 +65,15 @@ class BenchConfig:
     """Folder of an earlier run of the same rows (on a path every worker can read): sample each CAT / GAIL set from
     the generator that run kept for it (``data/<set>.generator.pt``) instead of training one; "": train."""
 
+    def __post_init__(self) -> None:
+        check_settings(self)
+
 
 @dataclass(frozen=True)
 class SeedTableConfig(BenchConfig):
     """The reference table: BC on the demos against BC on each row's augmented set alone."""
 
-    demos: int = defaults.DEMOS
+    demos: int = setting(defaults.DEMOS, minimum=1)
     """Demos: the first N episodes (reference: 7)."""
     rows: tuple[str, ...] = ROWS
     """Rows to run, comma-separated: names above, or an ablation METHOD:key=value[:key=value…] with keys of the
@@ -81,24 +87,16 @@ class FewDemoConfig(BenchConfig):
 
     dataset: str = "hopper-expert"
     """Dataset name or D4RL file the demos come from."""
-    seeds: int = 3
+    seeds: int = inherit(BenchConfig, "seeds", 3)
     """Seeds first_seed..first_seed+N-1."""
-    demo_counts: tuple[int, ...] = (1, 3, 7)
+    demo_counts: tuple[int, ...] = setting((1, 3, 7), minimum=1)
     """Numbers of demos N (the first N episodes), comma-separated."""
     method: str = "cat"
     """Augmentation: a seed-table row (``cat``, ``gail``, …) or an ablation ``METHOD:key=value[:key=value…]``."""
     drop_terminated: bool = False
     """Drop augmented trajectories that ended in a terminal state (a fall) before BC (as ``datasets filter``)."""
-    bc_rows: tuple[str, ...] = ("demos", "augmented", "demos+augmented")
+    bc_rows: tuple[str, ...] = setting(BC_ROWS, choices=BC_ROWS)
     """BC rows to train, comma-separated: on the demos, on the augmented set alone, on both."""
-
-    def __post_init__(self) -> None:
-        from trajaug.core.errors import TrajaugInputError
-
-        unknown = [r for r in self.bc_rows if r not in ("demos", "augmented", "demos+augmented")]
-        if unknown or not self.bc_rows:
-            raise TrajaugInputError(f"--bc-rows: unknown {', '.join(unknown) or 'empty'}; expected demos, augmented, "
-                                    "demos+augmented")
 
     def table_config(self, demos: int) -> SeedTableConfig:
         """The seed-table config whose augmentation jobs make this study's sets on ``demos`` demos."""

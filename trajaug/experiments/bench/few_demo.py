@@ -46,8 +46,9 @@ def row_names(method: str) -> dict[str, str]:
 
 def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor | None = None,
                  workers: int | None = None, progress: Callable[[int], None] | None = None,
-                 ship_data: bool = False) -> dict[str, Any]:
-    """Run (or resume) the grid; writes few_demo.{csv,json,md} and one PNG per noise level."""
+                 ship_data: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Run (or resume) the grid; writes few_demo.{csv,json,md} and one PNG per noise level. ``device``: where the
+    augmentations' networks and BC train (a run option: not in the config)."""
     out = Path(out_dir)
     started = time.perf_counter()
     config = resolve_quick(config)
@@ -57,7 +58,7 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
         augmented: dict[tuple[int, int], dict[str, Any]] = {}
         for n, table_config in table_configs.items():
             made = run_augmentations([(config.method, seed) for seed in seeds], out, table_config, pool, progress,
-                                     ship_data)
+                                     ship_data, label=f"augmented sets on {n} demos", device=device)
             for (_, seed), made_summary in made.items():
                 if "error" in made_summary:
                     raise RuntimeError(f"{config.method} on {n} demos, seed {seed}: {made_summary['error']}")
@@ -76,7 +77,8 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
                                                                         with_expert=config.dataset,
                                                                         expert_episodes=n, action_noise=noise)}
                     cells += [(row, n, row_cells[row]) for row in ROWS if row in config.bc_rows]
-        result = run_cells([cell for *_, cell in cells], out, pool, progress=progress, ship_data=ship_data)
+        result = run_cells([cell for *_, cell in cells], out, pool, progress=progress, ship_data=ship_data,
+                           device=device)
     rows = [{**r, "row": row, "demos": n} for (row, n, _), r in zip(cells, result.rows, strict=True)]
     summary = _summarize(rows, config)
     for entry in summary:  # the augmented set's own statistics beside the rows trained on it

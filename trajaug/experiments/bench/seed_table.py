@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from trajaug.bc.batch import local_dataset, run_cells, ship_datasets
 from trajaug.bc.grid import Cell
 from trajaug.core.config import config_record
+from trajaug.core.progress import start_phase
 from trajaug.core.report import write_json
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 from trajaug.experiments.bench.config import (
@@ -68,6 +69,8 @@ def check_rows(rows: tuple[str, ...] | list[str], option: str, allow_demos: bool
     """Raise :class:`TrajaugInputError` (one line naming ``option``) unless every row is a name of :data:`ROWS`
     (``demos`` only where ``allow_demos``) or a valid ablation (:func:`row_method`), either optionally followed by
     :data:`WITH_DEMOS` where ``allow_demos``, before anything runs."""
+    from trajaug.augment import get_augmenter
+    from trajaug.core.config import parse_config
     from trajaug.core.errors import TrajaugInputError
 
     known = [r for r in ROWS if allow_demos or r != "demos"]
@@ -81,7 +84,11 @@ def check_rows(rows: tuple[str, ...] | list[str], option: str, allow_demos: bool
                                 f"({', '.join(known)}) or METHOD:key=value{also}")
     for base in sets:
         if base != "demos":
-            row_method(base)
+            method, overrides = row_method(base)
+            try:  # the settings' own limits (a row string goes through the config as CLI options do)
+                parse_config(get_augmenter(method).Config, overrides, f"row {base!r}")
+            except TrajaugInputError as error:
+                raise TrajaugInputError(f"{option} {base}: {error}") from None
 
 
 GENERATOR_SUFFIX = ".generator.pt"
@@ -91,10 +98,11 @@ KEPT_MODELS = ("cat", "gail")
 
 
 def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
-                shared: Mapping[str, Any] | None = None) -> CellOutput:
+                shared: Mapping[str, Any] | None = None, device: str = "cpu") -> CellOutput:
     """Make one row's augmented set for one seed, in a scratch folder; returns its summary (with physics
     statistics) and its files for the driver to write under ``out_dir/data/`` (the summary ``.physics.json`` last:
-    it marks the set finished). ``shared``: shipped datasets (see :func:`trajaug.bc.batch.local_dataset`)."""
+    it marks the set finished). ``shared``: shipped datasets (see :func:`trajaug.bc.batch.local_dataset`).
+    ``device``: where the method's networks train (a run option, :func:`trajaug.augment.augment`)."""
     from trajaug.core.errors import TrajaugInputError
     from trajaug.datasets.check import physics_check
     from trajaug.experiments.runner import augment_to_file
@@ -115,7 +123,7 @@ def augment_row(job: tuple[str, int], out_dir: str, config: SeedTableConfig,
             recorded = dataclasses.replace(files, save=str(final) + GENERATOR_SUFFIX)  # where it will be
         made = augment_to_file(method, local_dataset(config.dataset, shared or {}), path, config.demos, None,
                                per_episode, seed, force=True, config=method_config, source_name=config.dataset,
-                               files=files, recorded_files=recorded)
+                               files=files, recorded_files=recorded, device=device)
         report = physics_check(made.dataset, max_transitions=2000, seed=seed)
         summary = made.summary
         record = {**summary, "output": str(final), "row": row, "seed": seed, "path": str(final),
@@ -181,11 +189,13 @@ def augmented_name(row: str, seed: int, config: SeedTableConfig) -> str:
 
 
 def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableConfig, executor: Executor,
-                      progress: Callable[[int], None] | None = None, ship_data: bool = False
-                      ) -> dict[tuple[str, int], dict[str, Any]]:
+                      progress: Callable[[int], None] | None = None, ship_data: bool = False,
+                      label: str = "augmented sets", device: str = "cpu") -> dict[tuple[str, int], dict[str, Any]]:
     """Every ``(row, seed)`` job's summary: read from ``OUT/data/`` when a finished one is there, else made on
-    ``executor`` and written here. A failed job's summary is ``{"error": "<type>: <message>"}``."""
+    ``executor`` and written here. A failed job's summary is ``{"error": "<type>: <message>"}``. ``progress``: a
+    phase ``label`` of one unit per job."""
     done: dict[tuple[str, int], dict[str, Any]] = {}
+    start_phase(progress, label, len(jobs))
     source_sha256 = _source_sha256(config.dataset)
     stale, other_settings = 0, 0
     for job in jobs:
@@ -212,7 +222,7 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
         progress(len(done))
     todo = [job for job in jobs if job not in done]
     shared = ship_datasets([Cell(config.dataset, 0)]) if ship_data and todo else None
-    make = functools.partial(augment_row, out_dir=str(out), config=config)
+    make = functools.partial(augment_row, out_dir=str(out), config=config, device=device)
     for job, outcome in executor.map_unordered(make, todo, shared):
         if isinstance(outcome, BaseException):
             done[job] = {"error": f"{type(outcome).__name__}: {' '.join(str(outcome).split())}"}
@@ -237,9 +247,10 @@ def _source_sha256(dataset: str) -> str | None:
 
 def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Executor | None = None,
                    workers: int | None = None, progress: Callable[[int], None] | None = None,
-                   ship_data: bool = False) -> dict[str, Any]:
+                   ship_data: bool = False, device: str = "cpu") -> dict[str, Any]:
     """Run (or resume) the whole table on ``executor`` (default: a LocalExecutor of ``workers`` processes); returns
-    the summary rows and the written files. ``ship_data``: send datasets to the workers (no shared filesystem)."""
+    the summary rows and the written files. ``ship_data``: send datasets to the workers (no shared filesystem).
+    ``device``: where the augmentations' networks and BC train, in every cell (a run option: not in the config)."""
     from trajaug.augment import REGISTRY, get_augmenter
 
     config = resolve_quick(config)
@@ -251,7 +262,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     jobs = list(dict.fromkeys((set_row(row), seed) for row in rows if row != "demos" for seed in seeds))
     with executor_for(executor, workers) as pool:
-        augmented = run_augmentations(jobs, out, config, pool, progress, ship_data)
+        augmented = run_augmentations(jobs, out, config, pool, progress, ship_data, device=device)
         cells = []
         for row in rows:
             plus_demos = row.endswith(WITH_DEMOS)
@@ -266,7 +277,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
                                             eval_episodes=config.eval_episodes,
                                             with_expert=config.dataset if plus_demos else None,
                                             expert_episodes=config.demos if plus_demos else None)))
-        result = run_cells([c for _, c in cells], out, pool, progress=progress, ship_data=ship_data)
+        result = run_cells([c for _, c in cells], out, pool, progress=progress, ship_data=ship_data, device=device)
     bc_rows = [{**r, "row": row} for (row, _), r in zip(cells, result.rows, strict=True)]
     table = summarize(rows, seeds, config, augmented, bc_rows)
     record = {"config": dataclasses.asdict(config), "missing_rows": missing, "machine": machine(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trajaug.core.config import check_settings, setting
 from trajaug.core.errors import TrajaugInputError
 from trajaug.experiments.recall.fourroom import validate_size
 
@@ -16,72 +17,72 @@ class FourRoomConfig:
     """The experiment; the defaults of the learning hyperparameters were chosen on size 19 with seeds 100–105
     (never on the reported seeds 0–4), each agent tuned over a small grid."""
 
-    size: int = 19
+    size: int = setting(19, minimum=7)
     """Grid side length including the outer walls (odd, ≥ 7)."""
-    seeds: int = 5
+    seeds: int = setting(5, minimum=1)
     """Number of seeds per agent: first_seed … first_seed + seeds − 1."""
-    first_seed: int = 0
+    first_seed: int = setting(0, minimum=0)
     """First seed (report seeds 0–4; tune on other seeds, e.g. 100+)."""
     agents: str = ",".join(AGENTS)
     """Comma-separated agents: ac, recall-true, recall-learned, per."""
-    total_steps: int = 500_000
+    total_steps: int = setting(500_000, minimum=1)
     """Environment steps per run (all parallel environments together)."""
-    max_episode_steps: int = 0
+    max_episode_steps: int = setting(0, minimum=0)
     """Episode timeout in steps; 0: size² (361 at size 19, where a uniform random policy succeeds ≈ 1.6%)."""
-    slip: float = 0.0
+    slip: float = setting(0.0, minimum=0, maximum=1)
     """Probability that an action is replaced by a uniformly random one."""
-    n_envs: int = 16
+    n_envs: int = setting(16, minimum=1)
     """Parallel environments (one vectorised step)."""
-    n_steps: int = 32
+    n_steps: int = setting(32, minimum=1)
     """Steps per environment per update (the n of the n-step returns)."""
-    gamma: float = 0.99
+    gamma: float = setting(0.99, above=0, maximum=1)
     """Discount."""
-    lr_actor: float = 10.0
+    lr_actor: float = setting(10.0, above=0)
     """SGD step size of the policy-logit table (per-state averaged policy gradient)."""
-    lr_critic: float = 0.5
+    lr_critic: float = setting(0.5, above=0)
     """SGD step size of the value table: V(s) moves this fraction of the way to its mean target (≤ 1)."""
-    entropy_coef: float = 0.01
+    entropy_coef: float = setting(0.01, minimum=0)
     """Weight of the entropy bonus."""
-    recall_every: int = 1
+    recall_every: int = setting(1, minimum=1)
     """Updates between recall-trace imitation steps (K of Alg. 1)."""
-    n_traces: int = 1024
+    n_traces: int = setting(1024, minimum=1)
     """Recall traces per imitation step."""
-    trace_length: int = 30
+    trace_length: int = setting(30, minimum=1)
     """Steps per recall trace."""
     trace_self_loops: bool = True
     """The true backtracking model also samples wall-bump self-loops as predecessors."""
-    top_k: int = 16
+    top_k: int = setting(16, minimum=1)
     """Traces start at states drawn uniformly from this many highest-valued visited states (value > 0)."""
-    imitation_weight: float = 0.1
+    imitation_weight: float = setting(0.1, minimum=0)
     """λ: weight of the imitation loss −log π(a|s) on recall traces (averaged per state)."""
-    model_lr: float = 0.3
+    model_lr: float = setting(0.3, above=0)
     """Adam learning rate of the learned backtracking model."""
-    model_updates: int = 16
+    model_updates: int = setting(16, minimum=1)
     """Maximum-likelihood minibatches of the learned backtracking model per imitation step."""
-    model_batch: int = 256
+    model_batch: int = setting(256, minimum=1)
     """Minibatch size of the learned backtracking model."""
-    per_alpha: float = 0.6
+    per_alpha: float = setting(0.6, minimum=0)
     """PER priority exponent α."""
-    per_beta0: float = 0.4
+    per_beta0: float = setting(0.4, minimum=0, maximum=1)
     """PER importance-weight exponent β at the start (annealed linearly to 1)."""
-    per_eps: float = 1e-3
+    per_eps: float = setting(1e-3, above=0)
     """PER ε added to |δ|."""
-    per_capacity: int = 50_000
+    per_capacity: int = setting(50_000, minimum=1)
     """PER buffer size (transitions)."""
-    per_batch: int = 1024
+    per_batch: int = setting(1024, minimum=1)
     """PER minibatch size."""
-    per_updates: int = 16
+    per_updates: int = setting(16, minimum=0)
     """PER minibatches per update."""
-    eval_every: int = 1024
+    eval_every: int = setting(1024, minimum=1)
     """Environment steps between evaluations (exact success probability of the current policy)."""
-    threshold: float = 0.9
+    threshold: float = setting(0.9, above=0, maximum=1)
     """Success probability a run must reach to count as converged (steps-to-threshold)."""
 
     def agent_list(self) -> list[str]:
         names = [name.strip() for name in self.agents.split(",") if name.strip()]
         unknown = [name for name in names if name not in AGENTS]
         if unknown or not names:
-            raise TrajaugInputError(f"agents: unknown {unknown or self.agents!r}; choose from {', '.join(AGENTS)}")
+            raise TrajaugInputError(f"--agents: unknown {unknown or self.agents!r}; choose from {', '.join(AGENTS)}")
         return list(dict.fromkeys(names))
 
     def episode_steps(self) -> int:
@@ -90,24 +91,14 @@ class FourRoomConfig:
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))
 
+    def __post_init__(self) -> None:
+        check_settings(self)
+        self.validate()
+
     def validate(self) -> None:
-        """Raise :class:`TrajaugInputError` on a bad value."""
-        validate_size(self.size)
+        """Raise :class:`TrajaugInputError` on a bad value (the checks beyond each field's own limits)."""
+        try:
+            validate_size(self.size)
+        except TrajaugInputError as error:
+            raise TrajaugInputError(f"--{error}") from None  # "--size: must be odd and at least 7, got 6"
         self.agent_list()
-        positive = ("seeds", "total_steps", "n_envs", "n_steps", "recall_every", "n_traces", "trace_length",
-                    "top_k", "model_updates", "model_batch", "per_capacity", "per_batch", "eval_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise TrajaugInputError(f"{name}: must be ≥ 1, got {getattr(self, name)}")
-        if self.max_episode_steps < 0 or self.first_seed < 0 or self.per_updates < 0:
-            raise TrajaugInputError("max_episode_steps, first_seed and per_updates must be ≥ 0")
-        if not 0.0 < self.threshold <= 1.0:
-            raise TrajaugInputError(f"threshold: must be in (0, 1], got {self.threshold}")
-        if not 0.0 < self.gamma <= 1.0:
-            raise TrajaugInputError(f"gamma: must be in (0, 1], got {self.gamma}")
-        for name in ("lr_actor", "lr_critic", "model_lr", "per_eps"):
-            if not getattr(self, name) > 0:
-                raise TrajaugInputError(f"{name}: must be > 0, got {getattr(self, name)}")
-        if not (0.0 <= self.slip <= 1.0 and 0.0 <= self.per_beta0 <= 1.0 and self.per_alpha >= 0.0
-                and self.entropy_coef >= 0.0 and self.imitation_weight >= 0.0):
-            raise TrajaugInputError("slip, per_beta0 in [0, 1]; per_alpha, entropy_coef, imitation_weight ≥ 0")

@@ -35,6 +35,8 @@ import torch
 
 from trajaug.augment.backtracking.model import BacktrackingModel, Transitions, train_backtracking
 from trajaug.augment.backtracking.starts import GoalGAN
+from trajaug.core.config import check_settings, setting
+from trajaug.core.errors import TrajaugInputError
 
 START_MODES = ("buffer", "goal-gan")
 
@@ -43,44 +45,51 @@ START_MODES = ("buffer", "goal-gan")
 class SACRecallConfig:
     env_id: str = "Hopper-v5"
     """MuJoCo task (Gymnasium v5 id)."""
-    total_steps: int = 30_000
+    total_steps: int = setting(30_000, minimum=1)
     """Environment steps per run (the paper runs 1M)."""
-    learning_starts: int = 5_000
+    learning_starts: int = setting(5_000, minimum=0)
     """Uniform-random steps before SAC learns (SB3 ``learning_starts``)."""
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...] = setting((256, 256), minimum=1)
     """SAC actor and critic hidden sizes (SB3's default)."""
-    recall_every: int = 1_000
+    recall_every: int = setting(1_000, minimum=1)
     """Environment steps between recall rounds."""
-    candidates: int = 5_000
+    candidates: int = setting(5_000, minimum=1)
     """Buffer states scored by the critic per round."""
-    top_k: float = 0.05
+    top_k: float = setting(0.05, above=0, maximum=1)
     """Share of the candidates (by value) used as trace start states (Alg. 2)."""
-    model_top_k: float = 0.5
+    model_top_k: float = setting(0.5, above=0, maximum=1)
     """Share of the candidates (by value) whose incoming transitions train the backtracking model."""
-    model_steps: int = 100
+    model_steps: int = setting(100, minimum=0)
     """Backtracking-model updates per round (the model persists across rounds)."""
-    model_hidden: tuple[int, ...] = (128, 128)
+    model_hidden: tuple[int, ...] = setting((128, 128), minimum=1)
     """Backtracking-model hidden sizes."""
-    model_lr: float = 1e-3
+    model_lr: float = setting(1e-3, above=0)
     """Backtracking-model Adam learning rate."""
-    trace_length: int = 5
+    trace_length: int = setting(5, minimum=1)
     """Steps per recall trace (ROMI uses 1–5, BMIL a 1 → 10 curriculum)."""
-    n_traces: int = 128
+    n_traces: int = setting(128, minimum=1)
     """Recall traces per round."""
-    imitation_steps: int = 10
+    imitation_steps: int = setting(10, minimum=0)
     """Actor updates on the imitation loss per round."""
-    imitation_batch: int = 256
+    imitation_batch: int = setting(256, minimum=1)
     """(s, a) pairs per imitation update."""
-    imitation_weight: float = 0.1
+    imitation_weight: float = setting(0.1, minimum=0)
     """λ_I, the weight of the imitation loss."""
-    start: str = "buffer"
+    start: str = setting("buffer", choices=START_MODES)
     """Where traces start: ``buffer`` (top-valued buffer states) or ``goal-gan`` (Goal GAN over them)."""
-    gan_steps: int = 200
+    gan_steps: int = setting(200, minimum=0)
     """Goal GAN updates per round (``goal-gan`` only)."""
-    eval_every: int = 3_000
+    eval_every: int = setting(3_000, minimum=1)
     """Environment steps between evaluations."""
-    eval_episodes: int = 5
+    eval_episodes: int = setting(5, minimum=1)
     """Deterministic evaluation episodes per evaluation."""
+
+    def __post_init__(self) -> None:
+        import gymnasium
+
+        check_settings(self)
+        if self.env_id not in gymnasium.envs.registry:
+            raise TrajaugInputError(f"--env-id {self.env_id!r}: not a Gymnasium environment id (e.g. Hopper-v5)")
 
 
 class RecallRounds:
