@@ -20,53 +20,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 from trajaug.core.atomic import atomic_path
 from trajaug.core.device import resolve_device
 from trajaug.core.errors import TrajaugInputError
-from trajaug.core.nn import mlp
+from trajaug.core.nn import NormalizedPolicy
 
 CHECKPOINT_FORMAT = "trajaug-bc-1"
 CHECKPOINT_KEYS = ("format", "env_id", "obs_dim", "act_dim", "hidden", "config", "normalizer", "state_dict",
                    "metrics")
 
 
-class BCPolicy(nn.Module):
+class BCPolicy(NormalizedPolicy):
     """Deterministic policy; input (..., obs_dim) raw observations, output (..., act_dim) actions in [-1, 1]."""
-
-    obs_mean: torch.Tensor
-    obs_std: torch.Tensor
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
-                 env_id: str | None = None) -> None:
-        super().__init__()
-        self.obs_dim, self.act_dim, self.hidden, self.env_id = obs_dim, act_dim, tuple(hidden), env_id
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
-        self.net = mlp(obs_dim, act_dim, hidden)
-
-    def set_normalizer(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
-        """Set the (obs_dim,) mean and std (std > 0, eps already added) used to normalize observations."""
-        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
-
-    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs - self.obs_mean) / self.obs_std
 
     def forward_normalized(self, obs_normalized: torch.Tensor) -> torch.Tensor:
         """The policy on already-normalized observations (training feeds pre-normalized batches)."""
         return torch.tanh(self.net(obs_normalized))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.forward_normalized(self.normalize(obs))
-
-    @torch.inference_mode()
-    def act(self, observations: np.ndarray) -> np.ndarray:
-        """Batched inference: (B, obs_dim) array (any float dtype) → (B, act_dim) float32 actions."""
-        return self(torch.from_numpy(np.array(observations, dtype=np.float32))).numpy()
 
 
 @dataclass(frozen=True)

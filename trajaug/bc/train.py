@@ -18,8 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from trajaug.core.dataset import Dataset, concatenate
 from trajaug.core.device import device_record, resolve_device, synchronize
 from trajaug.core.envs import spec_for
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.nn import deterministic_torch
 from trajaug.core.progress import Progress, start_phase, tick
 from trajaug.core.report import line_chart, write_json
 from trajaug.datasets.info import summarize
@@ -71,19 +71,6 @@ class BCConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "hidden": list(self.hidden)}
-
-
-@contextmanager
-def _deterministic_torch(threads: int) -> Iterator[None]:
-    """Single-purpose torch settings for a run, restored afterwards (they are process-global)."""
-    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det)
 
 
 def _adam(policy: BCPolicy, lr: float) -> torch.optim.Optimizer:
@@ -174,7 +161,7 @@ def train_bc(dataset: Dataset, config: BCConfig | None = None, out_dir: str | Pa
                 raise OutputExistsError(f"{out / name}: already exists (use --force to overwrite)")
 
     start_phase(progress, "updates", config.steps)
-    with _deterministic_torch(config.threads):
+    with deterministic_torch(config.threads):
         torch.manual_seed(config.seed)
         policy, inputs, targets = training_tensors(data, config, where)
         sampler = torch.Generator().manual_seed(config.seed)

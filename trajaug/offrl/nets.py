@@ -15,52 +15,29 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trajaug.core.nn import mlp
+from trajaug.core.nn import NormalizedPolicy, mlp
 
 M = TypeVar("M", bound=nn.Module)
 
 
-class Actor(nn.Module):
+class Actor(NormalizedPolicy):
     """Deterministic policy; input (..., obs_dim) raw observations, output (..., act_dim) actions in
     ``[−scale, scale]``."""
 
-    obs_mean: torch.Tensor
-    obs_std: torch.Tensor
     action_scale: torch.Tensor
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
                  env_id: str | None = None) -> None:
-        super().__init__()
-        self.obs_dim, self.act_dim, self.hidden, self.env_id = obs_dim, act_dim, tuple(hidden), env_id
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
+        super().__init__(obs_dim, act_dim, hidden, env_id)
         self.register_buffer("action_scale", torch.ones(act_dim))
-        self.net = mlp(obs_dim, act_dim, hidden)
-
-    def set_normalizer(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
-        """Set the (obs_dim,) mean and std (std > 0, eps already added) used to normalize observations."""
-        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
-
-    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs - self.obs_mean) / self.obs_std
 
     def forward_normalized(self, obs_normalized: torch.Tensor) -> torch.Tensor:
         """The policy on already-normalized observations (training feeds pre-normalized batches)."""
         return torch.tanh(self.net(obs_normalized)) * self.action_scale
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.forward_normalized(self.normalize(obs))
-
-    @torch.inference_mode()
-    def act(self, observations: np.ndarray) -> np.ndarray:
-        """Batched inference: (B, obs_dim) array (any float dtype) → (B, act_dim) float32 actions."""
-        return self(torch.from_numpy(np.array(observations, dtype=np.float32))).numpy()
 
 
 class TwinQ(nn.Module):

@@ -22,8 +22,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from trajaug.core.atomic import OutputExistsError, atomic_path
 from trajaug.core.dataset import Dataset
 from trajaug.core.device import device_record, resolve_device, synchronize
 from trajaug.core.errors import TrajaugInputError
+from trajaug.core.nn import deterministic_torch
 from trajaug.core.report import write_json
 from trajaug.datasets.info import summarize
 from trajaug.offrl.checkpoint import save_checkpoint
@@ -72,19 +72,6 @@ def load_dataset(name: str, episodes: int | None = None, progress: Callable[[int
         return data.first_episodes(episodes)
     except ValueError as error:
         raise TrajaugInputError(f"{name}: {error}") from None
-
-
-@contextmanager
-def _deterministic_torch(threads: int) -> Iterator[None]:
-    """Single-purpose torch settings for a run, restored afterwards (they are process-global)."""
-    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det)
 
 
 def _stream(seed: int, index: int) -> int:
@@ -156,7 +143,7 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
     losses = torch.empty(config.steps, len(learner_cls.LOSSES), device=where)
     eval_wall = 0.0
 
-    with _deterministic_torch(config.threads):
+    with deterministic_torch(config.threads):
         torch.manual_seed(seed)
         actor = Actor(dataset.obs_dim, dataset.act_dim, config.hidden, dataset.env_id)
         actor.set_normalizer(mean, std)
