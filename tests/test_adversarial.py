@@ -377,7 +377,7 @@ def test_the_fall_probe_counts_the_kept_generators_falls() -> None:
     # probing the kept generator again, with the chosen chunk's noise streams, finds the same falls
     horizons = episode_horizons(hopper, "demo")
     hints = DemoHints(hopper, augmenter.trainer.obs_mean, augmenter.trainer.obs_std, "nearest")
-    again = augmenter._roll_out(np.zeros(6, int), hints, horizons, PROBE_STREAM + chosen, None)
+    again = augmenter._roll_out(np.zeros(6, int), hints, horizons, PROBE_STREAM + chosen, None, "probe")
     assert int((~lasted(again, horizons)).sum()) == falls[chosen]
 
 

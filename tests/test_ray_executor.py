@@ -126,13 +126,14 @@ def scale(x: int, shared: dict) -> int:
 
 def test_without_ray_the_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError, as without the extra
-    result = CliRunner().invoke(cli, ["bc", "batch", "--dataset", "x", "--executor", "ray", "--out", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["bc", "batch", "--dataset", "halfcheetah-expert", "--executor", "ray", "--out",
+                                      str(tmp_path)])
     assert result.exit_code == 2
     expected = "trajaug: error: --executor ray needs Ray: pip install 'trajaug[ray]'"
     assert result.stderr.strip().splitlines() == [expected]
     for args, message in ((["--ship-data"], "--ship-data needs --executor ray"),
                           (["--address", "auto"], "--address needs --executor ray")):
-        bad = CliRunner().invoke(cli, ["bc", "batch", "--dataset", "x", *args, "--out", str(tmp_path)])
+        bad = CliRunner().invoke(cli, ["bc", "batch", "--dataset", "halfcheetah-expert", *args, "--out", str(tmp_path)])
         assert bad.exit_code == 2 and message in bad.stderr
     with pytest.raises(TrajaugInputError, match="unknown executor"):
         make_executor("dask")
