@@ -15,7 +15,6 @@ Checkpoint (``policy.pt``): a plain dict, loadable with ``torch.load(path, weigh
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 
 from trajaug.core.atomic import atomic_path
-from trajaug.core.device import resolve_device
+from trajaug.core.checkpoint import load_weights, read_checkpoint
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.nn import NormalizedPolicy
 
@@ -79,28 +78,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     :class:`TrajaugInputError` with one line that names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise TrajaugInputError(f"{path}: no such checkpoint file")
-    if not zipfile.is_zipfile(path):
-        raise TrajaugInputError(f"{path}: not a torch checkpoint (torch.save writes a zip archive; this is not one)")
-    try:
-        payload = torch.load(path, weights_only=True, map_location=resolve_device(device))
-    except Exception as error:  # torch raises many types for corrupt / foreign files
-        reason = str(error).strip().splitlines()[0].split(". ")[0][:120] if str(error).strip() else ""
-        raise TrajaugInputError(f"{path}: not a readable torch checkpoint ({reason or type(error).__name__})") from None
-    if not isinstance(payload, dict):
-        raise TrajaugInputError(f"{path}: not a trajaug BC checkpoint (holds a {type(payload).__name__}, not a dict)")
-    missing = [key for key in CHECKPOINT_KEYS if key not in payload]
-    if missing:
-        raise TrajaugInputError(f"{path}: not a trajaug BC checkpoint (missing keys: {', '.join(missing)})")
-    if payload["format"] != CHECKPOINT_FORMAT:
-        raise TrajaugInputError(f"{path}: checkpoint format {payload['format']!r}, expected {CHECKPOINT_FORMAT!r}")
+    payload = read_checkpoint(path, device, "BC", CHECKPOINT_KEYS, CHECKPOINT_FORMAT)
     try:
         policy = BCPolicy(int(payload["obs_dim"]), int(payload["act_dim"]), tuple(payload["hidden"]),
                           payload["env_id"])
-        policy.to(resolve_device(device)).load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0][:120]
-        raise TrajaugInputError(f"{path}: checkpoint weights do not match its network ({reason})") from None
+        raise TrajaugInputError(f"{path}: checkpoint sizes are not readable ({error})") from None
+    load_weights(path, policy, payload["state_dict"], device)
     policy.eval()
     return Checkpoint(path, policy, payload["env_id"], dict(payload["config"]), dict(payload["metrics"]))

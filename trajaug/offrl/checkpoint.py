@@ -14,7 +14,6 @@ for inspection or further training. Optimizer states are not saved.
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from torch import nn
 
 from trajaug.core import defaults
 from trajaug.core.atomic import atomic_path
-from trajaug.core.device import resolve_device
+from trajaug.core.checkpoint import load_weights, read_checkpoint
 from trajaug.core.errors import TrajaugInputError
 from trajaug.offrl.nets import Actor
 from trajaug.sim.evaluate import DEFAULT_N_ENVS, EvalResult, evaluate_policy
@@ -81,28 +80,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Off
     :class:`TrajaugInputError` with one line that names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise TrajaugInputError(f"{path}: no such checkpoint file")
-    if not zipfile.is_zipfile(path):
-        raise TrajaugInputError(f"{path}: not a torch checkpoint (torch.save writes a zip archive; this is not one)")
-    try:
-        payload = torch.load(path, weights_only=True, map_location=resolve_device(device))
-    except Exception as error:  # torch raises many types for corrupt / foreign files
-        reason = str(error).strip().splitlines()[0].split(". ")[0][:120] if str(error).strip() else ""
-        raise TrajaugInputError(f"{path}: not a readable torch checkpoint ({reason or type(error).__name__})") from None
-    if not isinstance(payload, dict):
-        raise TrajaugInputError(f"{path}: not a trajaug offrl checkpoint (holds a {type(payload).__name__})")
-    missing = [key for key in CHECKPOINT_KEYS if key not in payload]
-    if missing:
-        raise TrajaugInputError(f"{path}: not a trajaug offrl checkpoint (missing keys: {', '.join(missing)})")
-    if payload["format"] != CHECKPOINT_FORMAT:
-        raise TrajaugInputError(f"{path}: checkpoint format {payload['format']!r}, expected {CHECKPOINT_FORMAT!r}")
+    payload = read_checkpoint(path, device, "offrl", CHECKPOINT_KEYS, CHECKPOINT_FORMAT)
     try:
         policy = Actor(int(payload["obs_dim"]), int(payload["act_dim"]), tuple(payload["hidden"]), payload["env_id"])
-        policy.to(resolve_device(device)).load_state_dict(payload["policy"])
     except (RuntimeError, TypeError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0][:120]
-        raise TrajaugInputError(f"{path}: checkpoint weights do not match its network ({reason})") from None
+        raise TrajaugInputError(f"{path}: checkpoint sizes are not readable ({error})") from None
+    load_weights(path, policy, payload["policy"], device)
     policy.eval()
     return OffRLCheckpoint(path, str(payload["algorithm"]), policy, payload["env_id"], int(payload["seed"]),
                            dict(payload["config"]), dict(payload["networks"]), dict(payload["metrics"]))
