@@ -103,8 +103,8 @@ def nan_rewards(path: Path, source: Path) -> Path:
     ("no-next", "no transition has a known next state"),
     ("nan-rewards", "rewards: non-finite value (NaN or inf) at row 3"),
     ("unknown-algo", "Invalid value for '--algo': 'sac' is not one of 'td3bc', 'iql'"),
-    ("zero-steps", "steps must be ≥ 1, got 0"),
-    ("negative-steps", "steps must be ≥ 1, got -5"),
+    ("zero-steps", "Invalid value for '--steps': 0 is not in the range x>=1"),
+    ("negative-steps", "Invalid value for '--steps': -5 is not in the range x>=1"),
     ("foreign-option", "--beta: not an option of --algo td3bc"),
     ("existing-out", "already exists and is not empty (use --force to overwrite)"),
 ])

@@ -39,11 +39,7 @@ ANY_VALUE: dict[str, str] = {
     "--address": "a Ray cluster address, used only with --executor ray (checked by Ray when it connects)",
 }
 """Options (by flag) that take any value, with the reason; switches (``--x/--no-x``) are recognised as such."""
-NO_LIMITS_YET: dict[tuple[str, ...], str] = {
-    ("offrl", "train"): "TD3BCConfig / IQLConfig check their ranges in __post_init__ but declare no setting() "
-                        "limits yet, so their options are plain numbers whose errors do not name the flag; --algo, "
-                        "--episodes, --seed, --eval-every, --eval-episodes and --action-noise are covered",
-}
+NO_LIMITS_YET: dict[tuple[str, ...], str] = {}
 """Commands whose config options are not covered yet, with the reason (their other options are)."""
 NAMES = ("--dataset", "--with-expert", "--env-id", "--env", "--rows", "--method", "--variants", "--agents",
          "--device")

@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from trajaug.core.config import check_settings, setting
 from trajaug.core.dataset import Dataset
-from trajaug.core.errors import TrajaugInputError
 from trajaug.offrl.nets import Actor, TwinQ, adam, frozen_copy, soft_update, value_net
 from trajaug.offrl.replay import Batch, return_range_scale
 
@@ -44,47 +44,39 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 class IQLConfig:
     """Hyperparameters of IQL; the defaults are CORL's (and the paper's locomotion settings)."""
 
-    steps: int = 1_000_000
+    steps: int = setting(1_000_000, minimum=1)
     """Gradient updates of V, Q and the actor, one each per update (CORL: 1M)."""
-    batch_size: int = 256
+    batch_size: int = setting(256, minimum=1)
     """Transitions per update, drawn uniformly with replacement (CORL: 256)."""
-    lr: float = 3e-4
+    lr: float = setting(3e-4, above=0)
     """Adam learning rate of V, Q and the actor (CORL: vf_lr = qf_lr = actor_lr = 3e-4); the actor's decays to 0
     along a cosine over ``steps`` (CORL: CosineAnnealingLR(T_max = max_timesteps))."""
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...] = setting((256, 256), minimum=1)
     """Hidden layer widths of the actor, V and each Q network, ReLU (CORL: 256-256)."""
-    discount: float = 0.99
+    discount: float = setting(0.99, minimum=0, maximum=1)
     """γ, the discount per step (CORL: 0.99)."""
-    tau: float = 0.005
+    tau: float = setting(0.005, above=0, maximum=1)
     """The Polyak rate of the target Q networks per update (CORL: 0.005)."""
-    expectile: float = 0.7
+    expectile: float = setting(0.7, above=0, below=1)
     """τ of the expectile regression of V on Q; 0.5 is the mean, → 1 the max over dataset actions (CORL: iql_tau
     0.7, the paper's locomotion value)."""
-    beta: float = 3.0
+    beta: float = setting(3.0, minimum=0)
     """β, inverse temperature of the advantage weights exp(β u): small → behaviour cloning, large → greedy on Q
     (CORL: 3.0)."""
-    exp_adv_max: float = 100.0
+    exp_adv_max: float = setting(100.0, above=0)
     """Upper clip of the advantage weights exp(β u) (CORL: EXP_ADV_MAX = 100)."""
     scale_rewards: bool = True
     """Multiply rewards by 1000 / (max − min episode return of the dataset), IQL's locomotion setting (the paper;
     CORL's modify_reward). Left unscaled when the dataset has < 2 episodes or equal returns."""
     normalize_obs: bool = True
     """Standardise states with the dataset's mean and std, stored in the policy (CORL: normalize = True)."""
-    obs_eps: float = 1e-3
+    obs_eps: float = setting(1e-3, minimum=0)
     """Added to the per-dimension std of the states (CORL: 1e-3)."""
-    threads: int = 1
+    threads: int = setting(1, minimum=1)
     """torch intra-op threads while training; 1 is the fastest for 256-256 networks and keeps runs deterministic."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "threads"):
-            if getattr(self, name) < 1:
-                raise TrajaugInputError(f"iql config: {name} must be ≥ 1, got {getattr(self, name)}")
-        if not (self.lr > 0 and 0 <= self.discount <= 1 and 0 < self.tau <= 1 and 0 < self.expectile < 1
-                and self.beta >= 0 and self.exp_adv_max > 0 and self.obs_eps >= 0):
-            raise TrajaugInputError("iql config: lr must be > 0, discount in [0, 1], tau in (0, 1], expectile in "
-                                    "(0, 1), beta ≥ 0, exp_adv_max > 0 and obs_eps ≥ 0")
-        if not self.hidden or min(self.hidden) < 1:
-            raise TrajaugInputError("iql config: hidden widths must be ≥ 1")
+        check_settings(self)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:

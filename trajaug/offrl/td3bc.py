@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trajaug.core.config import check_settings, setting
 from trajaug.core.dataset import Dataset
-from trajaug.core.errors import TrajaugInputError
 from trajaug.offrl.nets import Actor, TwinQ, adam, frozen_copy, soft_update
 from trajaug.offrl.replay import Batch
 
@@ -41,43 +41,35 @@ from trajaug.offrl.replay import Batch
 class TD3BCConfig:
     """Hyperparameters of TD3+BC; the defaults are CORL's (and the paper's)."""
 
-    steps: int = 1_000_000
+    steps: int = setting(1_000_000, minimum=1)
     """Gradient updates of the critics; the actor takes one every ``policy_freq`` (CORL: 1M)."""
-    batch_size: int = 256
+    batch_size: int = setting(256, minimum=1)
     """Transitions per update, drawn uniformly with replacement (CORL: 256)."""
-    lr: float = 3e-4
+    lr: float = setting(3e-4, above=0)
     """Adam learning rate of the actor and the critics, constant (CORL: 3e-4)."""
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...] = setting((256, 256), minimum=1)
     """Hidden layer widths of the actor and of each critic, ReLU (CORL: 256-256)."""
-    discount: float = 0.99
+    discount: float = setting(0.99, minimum=0, maximum=1)
     """γ, the discount per step (CORL: 0.99)."""
-    tau: float = 0.005
+    tau: float = setting(0.005, above=0, maximum=1)
     """τ, the Polyak rate of the target networks per actor update (CORL: 0.005)."""
-    policy_noise: float = 0.2
+    policy_noise: float = setting(0.2, minimum=0)
     """σ̃, std of the target policy smoothing noise, in units of the action bound (CORL: 0.2)."""
-    noise_clip: float = 0.5
+    noise_clip: float = setting(0.5, minimum=0)
     """c, the smoothing noise is clipped to ±c, in units of the action bound (CORL: 0.5)."""
-    policy_freq: int = 2
+    policy_freq: int = setting(2, minimum=1)
     """The actor and the targets are updated once per this many critic updates (CORL: 2)."""
-    alpha: float = 2.5
+    alpha: float = setting(2.5, minimum=0)
     """α, weight of the Q term against behaviour cloning: λ = α / mean|Q| (CORL: 2.5)."""
     normalize_obs: bool = True
     """Standardise states with the dataset's mean and std, stored in the policy (CORL: normalize = True)."""
-    obs_eps: float = 1e-3
+    obs_eps: float = setting(1e-3, minimum=0)
     """Added to the per-dimension std of the states (CORL: 1e-3)."""
-    threads: int = 1
+    threads: int = setting(1, minimum=1)
     """torch intra-op threads while training; 1 is the fastest for 256-256 networks and keeps runs deterministic."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "policy_freq", "threads"):
-            if getattr(self, name) < 1:
-                raise TrajaugInputError(f"td3bc config: {name} must be ≥ 1, got {getattr(self, name)}")
-        if not (self.lr > 0 and 0 <= self.discount <= 1 and 0 < self.tau <= 1 and self.policy_noise >= 0
-                and self.noise_clip >= 0 and self.alpha >= 0 and self.obs_eps >= 0):
-            raise TrajaugInputError("td3bc config: lr must be > 0, discount in [0, 1], tau in (0, 1], "
-                                    "policy_noise, noise_clip, alpha and obs_eps ≥ 0")
-        if not self.hidden or min(self.hidden) < 1:
-            raise TrajaugInputError("td3bc config: hidden widths must be ≥ 1")
+        check_settings(self)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
