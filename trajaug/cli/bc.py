@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from trajaug.bc.train import BCConfig
-from trajaug.cli.console import echo_json, progress_bar
+from trajaug.cli.console import echo_json, evaluation_command, progress_bar
 from trajaug.cli.help import HelpGroup
 from trajaug.cli.options import (
     cell_executor,
@@ -66,29 +66,13 @@ def bc_train(dataset_name: str, episodes: int | None, episodes_seed: int | None,
     click.echo(f"wrote {out_dir / 'policy.pt'}, config.json, metrics.json, loss_curve.png")
 
 
-@bc.command("eval")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--episodes", type=click.IntRange(1, 1000), default=defaults.EVAL_EPISODES, show_default=True,
-              help="Evaluation episodes (each from its own reset seed, run in parallel environments).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Evaluation seed (reset seeds never used for data).")
-@click.option("--action-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="σ of Gaussian noise added to executed actions (perturbed evaluation).")
-@click.option("--env", "env_id", default=None, help="Environment id (default: the checkpoint's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (with per-episode returns).")
-def bc_eval(checkpoint: Path, episodes: int, seed: int, action_noise: float, env_id: str | None,
-            as_json: bool) -> None:
-    """Evaluate a BC checkpoint: return mean, std, 95% CI and D4RL normalized score."""
-    from trajaug.bc.evaluate import evaluate_checkpoint
+def _evaluate_checkpoint(*args: Any, **kwargs: Any) -> Any:
+    from trajaug.bc.evaluate import evaluate_checkpoint  # imported on use: start-up stays free of torch
 
-    with progress_bar("evaluation episodes", episodes) as bar:
-        result = evaluate_checkpoint(checkpoint, episodes, seed, action_noise, env_id=env_id, progress=bar)
-    if as_json:
-        from trajaug.core.report import to_json
+    return evaluate_checkpoint(*args, **kwargs)
 
-        click.echo(to_json(result.to_dict()))
-    else:
-        click.echo(result.summary())
+
+evaluation_command(bc, "BC", _evaluate_checkpoint)
 
 
 @bc.command("batch")

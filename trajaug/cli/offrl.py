@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from trajaug.cli.console import echo_json, progress_bar
+from trajaug.cli.console import echo_json, evaluation_command, progress_bar
 from trajaug.cli.options import config_from_options, config_options, device_option
 from trajaug.core import defaults
 from trajaug.core.config import field_docs
@@ -120,25 +120,10 @@ def _score(record: dict[str, Any]) -> str:
     return f"return {record['return_mean']:.1f}" + (f" (normalized {normalized:.1f})" if known else "")
 
 
-@offrl.command("eval")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--episodes", type=click.IntRange(1, 1000), default=defaults.EVAL_EPISODES, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Evaluation seed (reset seeds never used for data).")
-@click.option("--action-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="σ of Gaussian noise added to executed actions (perturbed evaluation).")
-@click.option("--env", "env_id", default=None, help="Environment id (default: the checkpoint's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (with per-episode returns).")
-def offrl_eval(checkpoint: Path, episodes: int, seed: int, action_noise: float, env_id: str | None,
-               as_json: bool) -> None:
-    """Evaluate a TD3+BC / IQL checkpoint: return mean, std, 95% CI and D4RL normalized score."""
-    from trajaug.offrl.checkpoint import evaluate_checkpoint
+def _evaluate_checkpoint(*args: Any, **kwargs: Any) -> Any:
+    from trajaug.offrl.checkpoint import evaluate_checkpoint  # imported on use: start-up stays free of torch
 
-    with progress_bar("evaluating", episodes) as advance:
-        result = evaluate_checkpoint(checkpoint, episodes, seed, action_noise, env_id=env_id, progress=advance)
-    if as_json:
-        from trajaug.core.report import to_json
+    return evaluate_checkpoint(*args, **kwargs)
 
-        click.echo(to_json(result.to_dict()))
-    else:
-        click.echo(result.summary())
+
+evaluation_command(offrl, "TD3+BC / IQL", _evaluate_checkpoint)
