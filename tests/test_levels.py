@@ -227,8 +227,6 @@ def test_the_bundled_medium_actor_scores_about_a_third_of_the_expert(key: str) -
     """D4RL's medium: SAC stopped at about a third of the expert's return (evaluation returns recorded in the
     bundled files by train-expert)."""
     medium_file = EXPERTS_DIR / f"{key}-medium.pt"
-    if not medium_file.is_file():
-        pytest.skip(f"{medium_file.name} is not bundled yet (trajaug datasets bundle-level RUN_DIR)")
     share = load_actor(medium_file).extra["eval_return"] / load_actor(bundled_actor_path(key)).extra["eval_return"]
     assert 0.25 <= share <= 0.45
 
@@ -237,9 +235,7 @@ def test_the_bundled_medium_actor_scores_about_a_third_of_the_expert(key: str) -
 @pytest.mark.parametrize("key", levels.NAMED_ENVS)
 def test_the_bundled_level_files_build(key: str, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each bundled medium / replay file loads and rolls out (a few rows; the replay's phases cut short)."""
-    missing = levels.missing_source(key, level)
-    if missing is not None:
-        pytest.skip(f"{missing.name} is not bundled yet (trajaug datasets bundle-level RUN_DIR)")
+    assert levels.missing_source(key, level) is None  # every level's bundled files ship
     if level == "medium":
         data, infos = levels.build_level(ENVS[key], "medium", transitions=300)
         assert len(data) == 300 and np.isfinite(infos["action_log_probs"]).all()
