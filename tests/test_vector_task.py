@@ -11,11 +11,12 @@ from trajaug.sim.vector_task import VectorTask, task_constants
 
 
 @pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_vector_step_equals_gymnasium_step(env_id: str, dtype: type) -> None:
-    n, steps = 3, 150
+@pytest.mark.parametrize(("dtype", "threads"), [(np.float32, 1), (np.float64, 1), (np.float64, 2)])
+def test_vector_step_equals_gymnasium_step(env_id: str, dtype: type, threads: int) -> None:
+    n, steps = 4, 150  # with two threads: all four copies split over both, the subsets of two on one
     references = [gym.make(env_id).unwrapped for _ in range(n)]
-    task = VectorTask([make_env(env_id) for _ in range(n)])
+    task = VectorTask([make_env(env_id) for _ in range(n)], threads=threads)
+    assert task.threads == threads
     for k in range(n):
         np.testing.assert_array_equal(task.envs[k].reset(seed=k)[0], references[k].reset(seed=k)[0])
     rng = np.random.default_rng(0)
@@ -32,6 +33,7 @@ def test_vector_step_equals_gymnasium_step(env_id: str, dtype: type) -> None:
                 ended += 1
                 np.testing.assert_array_equal(task.envs[k].reset(seed=100 + step)[0],
                                               references[k].reset(seed=100 + step)[0])
+    task.close()
     if env_id in ("Hopper-v5", "InvertedPendulum-v5"):  # random actions topple these: termination was exercised
         assert ended > 0
 

@@ -18,6 +18,7 @@ import dataclasses
 import inspect
 import json
 import math
+import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -144,10 +145,13 @@ def check_known_keys(config_cls: type, values: Any, what: str) -> None:
 
 def parse_value(default: Any, value: Any, what: str) -> Any:
     """``value`` as the type of a field whose default is ``default``: text (a row string, a CLI option) is converted
-    (``"true"``/``"1"`` for a bool, ``"256,256"`` for a tuple), a list becomes a tuple; others are kept."""
+    (``"true"``/``"1"`` for a bool, ``"256,256"`` or ``"256x256"`` for a tuple of numbers), a list becomes a
+    tuple; others are kept."""
     try:
         if isinstance(default, tuple):
-            items = value.split(",") if isinstance(value, str) else list(value)
+            numeric = bool(default) and isinstance(default[0], int | float)
+            # numbers may also be joined by "x" (64x64), which a comma-separated list of rows can carry
+            items = (re.split(r"[,x]" if numeric else ",", value) if isinstance(value, str) else list(value))
             kind = type(default[0]) if default else str
             return tuple(kind(x.strip()) if isinstance(x, str) else kind(x) for x in items if str(x).strip())
         if not isinstance(value, str) or isinstance(default, str):

@@ -155,6 +155,7 @@ def rollout(env_id: str, jobs: Sequence[Job], controller: Controller, n_envs: in
                 start(slot)
             else:
                 slots[slot] = (job_id, step + 1)
+    task.close()
     return returns, (_to_arrays(env_id, traces) if record else None)
 
 

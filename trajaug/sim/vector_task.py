@@ -11,6 +11,8 @@ any other task is stepped through its own ``env.step``, one copy at a time.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +76,14 @@ class VectorTask:
     """Steps ``envs`` (raw v5 environments of one task, e.g. ``trajaug.sim.rollout.make_env``) together; resets stay the
     environments' own (``envs[k].reset``, ``set_state``), since the batch steps the very ``MjData`` they hold."""
 
-    def __init__(self, envs: list[gym.Env]) -> None:
+    def __init__(self, envs: list[gym.Env], threads: int | None = None) -> None:
+        """``threads``: threads the MuJoCo steps of one call are split over (MuJoCo releases the GIL, so a second
+        thread steps half of the copies on a second core; the values are the same); None: two for 16 copies or
+        more where the machine has two cores, else one."""
         self.envs = envs
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.threads = threads if threads is not None else (2 if len(envs) >= 16 and cores >= 2 else 1)
+        self._helpers = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
         first = envs[0].unwrapped
         self.model = first.model  # type: ignore[attr-defined]
         self.datas = [env.unwrapped.data for env in envs]  # type: ignore[attr-defined]
@@ -86,6 +94,18 @@ class VectorTask:
     def state(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(qpos (m, nq), qvel (m, nv)) float64 copies of the copies ``rows``."""
         return (np.array([self.datas[k].qpos for k in rows]), np.array([self.datas[k].qvel for k in rows]))
+
+    def _advance(self, rows: np.ndarray, actions: np.ndarray) -> None:
+        """One environment step (``frame_skip`` MuJoCo steps) of copies ``rows`` with ``actions``."""
+        for k, action in zip(rows, actions, strict=True):
+            data = self.datas[k]
+            data.ctrl[:] = action
+            mujoco.mj_step(self.model, data, nstep=self.frame_skip)
+
+    def close(self) -> None:
+        """Stop the helper threads (the environments stay open)."""
+        if self._helpers is not None:
+            self._helpers.shutdown()
 
     def step(self, actions: np.ndarray, rows: np.ndarray | None = None,
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,10 +118,16 @@ class VectorTask:
             return (np.array([r[0] for r in results], np.float64), np.array([r[1] for r in results], np.float64),
                     np.array([r[2] for r in results], bool))
         x_before = np.array([self.datas[k].qpos[0] for k in rows])
-        for k, action in zip(rows, actions, strict=True):
-            data = self.datas[k]
-            data.ctrl[:] = action
-            mujoco.mj_step(self.model, data, nstep=self.frame_skip)
+        parts = np.array_split(np.arange(len(rows)), self.threads if len(rows) >= 2 * self.threads else 1)
+        helpers = self._helpers
+        if helpers is None or len(parts) == 1:
+            self._advance(rows, actions)
+        else:
+            actions = np.asarray(actions)
+            pending = [helpers.submit(self._advance, rows[p], actions[p]) for p in parts[1:]]
+            self._advance(rows[parts[0]], actions[parts[0]])
+            for future in pending:
+                future.result()
         qpos, qvel = self.state(rows)
         healthy = np.ones(len(rows), bool)
         if c.z_range is not None and c.angle_range is not None:

@@ -36,12 +36,14 @@ class DemoHints:
         self.actions, self.starts = demo_action_table(demos)
         self.mode, self.obs_mean, self.obs_std = mode, obs_mean, obs_std
         normalized = (demos.observations.astype(np.float64) - obs_mean) / obs_std
-        self.squared_norms = (normalized ** 2).sum(axis=1)
-        self.normalized_t = np.ascontiguousarray(normalized.T)  # (obs_dim, N): one matrix product per batch
+        self.squared_norms = (normalized ** 2).sum(axis=1).astype(np.float32)
+        # (obs_dim, N) float32: one single-precision matrix product per batch, ~10× faster than float64's here
+        self.normalized_t = np.ascontiguousarray(normalized.T, np.float32)
 
     def nearest_rows(self, states: np.ndarray) -> np.ndarray:
-        """Row index (B,) of the demo state nearest to each of ``states`` (B, obs_dim), all in one query."""
-        queries = (np.asarray(states, np.float64) - self.obs_mean) / self.obs_std
+        """Row index (B,) of the demo state nearest to each of ``states`` (B, obs_dim), all in one query (distances
+        in float32: rows closer than its rounding, ~1e-6 of the squared norms, may swap)."""
+        queries = ((np.asarray(states, np.float64) - self.obs_mean) / self.obs_std).astype(np.float32)
         # ||q − x||² without ||q||², which is the same for every demo row x and so cannot change the argmin
         distances = self.squared_norms[None, :] - 2.0 * (queries @ self.normalized_t)
         return np.argmin(distances, axis=1)
@@ -142,6 +144,7 @@ class DemoStartEnvs:
         return self._observations(np.arange(self.num_envs)), rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:
+        self.task.close()
         for env in self.task.envs:
             env.close()
 
