@@ -49,15 +49,17 @@ NAMES = ("--dataset", "--with-expert", "--env-id", "--env", "--rows", "--method"
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory, short_cheetah_demos: Dataset) -> dict[str, Path]:
     """A tiny HalfCheetah demo file (2 × 200 steps), a BC and a TD3+BC checkpoint trained on it (one update each),
-    and the broken files."""
+    an offline-RL grid file on it (one cell of 5 updates, no evaluation) and the broken files."""
     folder = tmp_path_factory.mktemp("inputs")
     demos = write_d4rl(short_cheetah_demos, folder / "demos.hdf5")
     for command in (["bc", "train"], ["offrl", "train", "--algo", "td3bc", "--eval-episodes", "0"]):
         made = CliRunner().invoke(cli, [*command, "--dataset", str(demos), "--steps", "1", "--out",
                                         str(folder / command[0])])
         assert made.exit_code == 0, made.output
+    grid = folder / "offrl_grid.toml"
+    grid.write_text(f'datasets = ["{demos}"]\nalgos = ["td3bc"]\nseeds = 1\neval_episodes = 0\n[config]\nsteps = 5\n')
     return {"demos": demos, "bc": folder / "bc" / "policy.pt", "offrl": folder / "offrl" / "policy.pt",
-            **_broken_files(folder, short_cheetah_demos)}
+            "offrl_grid": grid, **_broken_files(folder, short_cheetah_demos)}
 
 
 def _broken_files(folder: Path, demos: Dataset) -> dict[str, Path]:
@@ -112,6 +114,7 @@ def base_args(path: tuple[str, ...], option: str, files: dict[str, Path], out: P
         ("bc", "batch"): ["--dataset", data, "--seeds", "1", "--episodes", "1", *tiny_bc],
         ("offrl", "train"): ["--algo", algo, "--dataset", data, "--steps", "5", "--eval-episodes", "0", "--out", o],
         ("offrl", "eval"): [str(files["offrl"]), "--episodes", "1"],
+        ("offrl", "batch"): [str(files["offrl_grid"]), "--workers", "1", "--out", o],
         ("bench", "seed-table"): [*bench, "--rows", "demos", "--demos", "1"],
         ("bench", "few-demo"): [*bench, "--method", "noise", "--demo-counts", "1", "--bc-rows", "demos"],
         ("recall", "fourroom"): ["--size", "7", "--seeds", "1", "--agents", "ac", "--total-steps", "64",
@@ -239,6 +242,16 @@ def test_broken_files_are_refused_in_one_line(inputs: dict[str, Path], tmp_path:
         path = inputs[name]
         args = [{"{}": str(path), "{out}": str(out / "o")}.get(arg, arg) for arg in command]
         check_refused(args, out, (path.name,))
+
+
+def test_broken_files_in_an_offrl_grid_are_refused_in_one_line(inputs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in BROKEN:
+        grid = tmp_path / f"{name}.toml"
+        grid.write_text(f'datasets = ["{inputs[name]}"]\nseeds = 1\n')
+        check_refused(["offrl", "batch", str(grid), "--workers", "1", "--out", str(out / "o")], out,
+                      (inputs[name].name,))
 
 
 def test_an_env_id_that_contradicts_the_file_is_refused(inputs: dict[str, Path], tmp_path: Path) -> None:

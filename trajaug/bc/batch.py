@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import tempfile
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +39,6 @@ from typing import Any
 from trajaug.bc.evaluate import evaluate_policy
 from trajaug.bc.grid import Cell, Grid, slug
 from trajaug.bc.train import load_episodes, train_bc
-from trajaug.core.atomic import atomic_path
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.progress import start_phase
 from trajaug.core.report import (
@@ -53,6 +50,15 @@ from trajaug.core.report import (
     write_csv,
     write_json,
     write_markdown,
+)
+from trajaug.datasets.cells import (
+    build_missing,
+    dataset_sha256,
+    error_text,
+    finished_cells,
+    local_dataset,
+    read_result,
+    ship,
 )
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
 
@@ -86,20 +92,6 @@ def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None, 
                                     (f"{folder}/result.json", json_bytes(row))))
 
 
-def dataset_sha256(name: str, shared: Mapping[str, Any]) -> str | None:
-    """sha256 of the file ``name`` resolves to (a shipped copy's, if shipped; a name not built here yet is built
-    first, as reading it would); None for a Minari folder."""
-    from trajaug.datasets.registry import build, file_sha256, resolve
-
-    if name in shared:
-        return str(shared[name][0])
-    resolved = resolve(name)
-    if resolved.kind in ("build", "stale"):
-        build(name)
-    location = Path(resolved.location)
-    return file_sha256(location) if location.is_file() else None
-
-
 def data_fingerprint(cell: Cell, shared: Mapping[str, Any]) -> dict[str, str | None]:
     """``{"data_sha256", "expert_sha256"}`` of the files a cell reads: a stored training or result counts as
     finished only for the same contents (a dataset name rebuilt from a new expert is other data)."""
@@ -128,12 +120,6 @@ def _trained_policy(cell: Cell, folder: Path, scratch: Path, shared: Mapping[str
     return policy, metrics, folder_files(scratch / "train", f"train/{cell.training_id}", last=("metrics.json",))
 
 
-def _cached_sha256(name: str, cache: dict[str, str | None]) -> str | None:
-    if name not in cache:
-        cache[name] = dataset_sha256(name, {})
-    return cache[name]
-
-
 def _same_data(folder: Path, fingerprint: Mapping[str, str | None]) -> bool:
     """Whether the training in ``folder`` recorded the same data fingerprint (its config.json's ``data``)."""
     try:
@@ -143,37 +129,15 @@ def _same_data(folder: Path, fingerprint: Mapping[str, str | None]) -> bool:
     return all(recorded.get(key) == value for key, value in fingerprint.items())
 
 
+def _names(cells: Sequence[Cell]) -> list[str]:
+    """The datasets the cells read (each once, in order): their datasets and expert datasets."""
+    return list(dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n))
+
+
 def ship_datasets(cells: Sequence[Cell]) -> dict[str, tuple[str, bytes]]:
-    """``{name: (sha256, file bytes)}`` for every dataset the cells read that resolves to a D4RL file here. Names
-    that don't resolve are left out (those cells report the error themselves), and so are Minari datasets (workers
-    load those by id from their own Minari cache)."""
-    from trajaug.datasets.registry import resolve
-
-    shipped: dict[str, tuple[str, bytes]] = {}
-    for name in dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n):
-        try:
-            resolved = resolve(name)
-            if resolved.kind in ("minari", "build", "stale"):
-                continue
-            content = Path(resolved.location).read_bytes()
-        except Exception:  # noqa: BLE001 - reported per cell
-            continue
-        shipped[name] = (hashlib.sha256(content).hexdigest(), content)
-    return shipped
-
-
-def local_dataset(name: str, shared: Mapping[str, Any]) -> str:
-    """``name`` itself, or for a shipped dataset the path of a local copy (written once per machine, atomically,
-    under the temp folder, named by its sha256)."""
-    if name not in shared:
-        return name
-    digest, content = shared[name]
-    suffix = Path(name).suffix if Path(name).suffix in (".hdf5", ".h5") else ".hdf5"
-    copy = Path(tempfile.gettempdir()) / "trajaug-shipped" / f"{digest}{suffix}"
-    if not copy.is_file():
-        with atomic_path(copy, force=True) as tmp:
-            tmp.write_bytes(content)
-    return str(copy)
+    """``{name: (sha256, file bytes)}`` for every dataset the cells read that resolves to a D4RL file here
+    (:func:`trajaug.datasets.cells.ship`); the workers read them with :func:`local_dataset`."""
+    return ship(_names(cells))
 
 
 def _flat(cell: Cell) -> dict[str, Any]:
@@ -183,29 +147,13 @@ def _flat(cell: Cell) -> dict[str, Any]:
 
 
 def _error_row(cell: Cell, error: BaseException) -> dict[str, Any]:
-    message = " ".join(str(error).split()) or type(error).__name__
-    return {"cell_id": cell.cell_id, **_flat(cell), "status": "error", "error": f"{type(error).__name__}: {message}"}
-
-
-def read_result(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
-    """A cell's stored row, or None if it has none (or an unreadable one)."""
-    try:
-        return dict(json.loads((out_dir / "cells" / cell.cell_id / "result.json").read_text()))
-    except (OSError, ValueError):
-        return None
+    return {"cell_id": cell.cell_id, **_flat(cell), "status": "error", "error": error_text(error)}
 
 
 def prepare_datasets(cells: Sequence[Cell]) -> None:
-    """Build named datasets that are not built yet, once, here (not racing in several workers). Errors are left
-    for the cells to report."""
-    from trajaug.datasets.registry import build, resolve
-
-    for name in dict.fromkeys(n for c in cells for n in (c.dataset, c.with_expert) if n):
-        try:
-            if resolve(name).kind in ("build", "stale"):
-                build(name)
-        except Exception:  # noqa: BLE001 - reported per cell
-            pass
+    """Build the named datasets the cells read that are not built yet, once, here (not racing in several
+    workers). Errors are left for the cells to report."""
+    build_missing(_names(cells))
 
 
 @dataclass(frozen=True)
@@ -229,25 +177,7 @@ def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | N
     out = Path(out_dir)
     prepare_datasets(cells)
     start_phase(progress, "BC cells", len(cells))
-    current: dict[str, str | None] = {}
-    finished: set[str] = set()
-    stale = 0
-    for cell in cells:
-        row = read_result(out, cell) or {}
-        if row.get("status") != "ok":
-            continue
-        try:
-            expected = {"data_sha256": _cached_sha256(cell.dataset, current),
-                        "expert_sha256": _cached_sha256(cell.with_expert, current) if cell.with_expert else None}
-        except Exception:  # noqa: BLE001 - a dataset that no longer resolves: the cell reports it when re-run
-            expected = {"data_sha256": "unresolved"}
-        if all(row.get(key) == value for key, value in expected.items()):
-            finished.add(cell.cell_id)
-        else:
-            stale += 1
-    if stale:
-        warnings.warn(f"{out}: {stale} finished cell(s) were made from other data than their datasets hold now "
-                      f"(or by a version that did not record it); running them again", stacklevel=2)
+    finished = finished_cells(out, cells, lambda c: {"data_sha256": c.dataset, "expert_sha256": c.with_expert})
     todo = [c for c in cells if c.cell_id not in finished]
     if progress is not None and finished:
         progress(len(finished))

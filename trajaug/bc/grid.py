@@ -18,19 +18,18 @@ Grid file (TOML; every key optional except ``datasets``; lists make the product)
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from trajaug.bc.train import BCConfig
 from trajaug.core import defaults
 from trajaug.core.config import check_known_keys, parse_config
 from trajaug.core.errors import TrajaugInputError
+from trajaug.datasets.cells import digest, listed, read_grid_file, seed_list, slug
+
+__all__ = ["Cell", "Grid", "read_grid_file", "slug"]
 
 
 @dataclass(frozen=True)
@@ -58,14 +57,14 @@ class Cell:
         parts = self._training_parts()
         if self.action_noise:
             parts.append(f"n{self.action_noise:g}")
-        return "-".join(parts + [_digest(self.to_dict())])
+        return "-".join(parts + [digest(self.to_dict())])
 
     @property
     def training_id(self) -> str:
         """Like ``cell_id`` but over the training fields only: cells that differ only in how they are evaluated
         (``action_noise``, ``eval_episodes``) share one trained policy under ``OUT/train/<training_id>/``."""
         record = {k: v for k, v in self.to_dict().items() if k not in ("action_noise", "eval_episodes")}
-        return "-".join(self._training_parts() + [_digest(record)])
+        return "-".join(self._training_parts() + [digest(record)])
 
     def _training_parts(self) -> list[str]:
         """The readable head of both ids: ``<dataset>``, ``ep<N>``, ``s<seed>`` and, with an expert, ``x<expert>``."""
@@ -76,17 +75,6 @@ class Cell:
 
     def bc_config(self) -> BCConfig:
         return parse_config(BCConfig, {**dict(self.bc), "steps": self.steps, "seed": self.seed}, "bc config")
-
-
-def _digest(record: Mapping[str, Any]) -> str:
-    """First 8 hex digits of the sha256 of ``record`` as sorted-key JSON."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def slug(name: str) -> str:
-    """A file-name-safe short form of a dataset name or path (its stem for a path)."""
-    stem = Path(name).stem if ("/" in name or name.endswith((".hdf5", ".h5"))) else name
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_")[:40] or "data"
 
 
 @dataclass(frozen=True)
@@ -120,22 +108,17 @@ class Grid:
         if not values.get("datasets"):
             raise TrajaugInputError("grid: no datasets (give --dataset or datasets = [...] in the grid file)")
 
-        def listed(key: str) -> list:
-            value = values[key]
-            return list(value) if isinstance(value, list | tuple) else [value]
-
         kwargs: dict[str, Any] = dict(values)  # every key is a field (checked above)
         try:
-            kwargs["datasets"] = tuple(str(d) for d in listed("datasets"))
+            kwargs["datasets"] = tuple(str(d) for d in listed(values["datasets"]))
             if "seeds" in values:
-                seeds = values["seeds"]
-                kwargs["seeds"] = tuple(range(int(seeds))) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
+                kwargs["seeds"] = seed_list(values["seeds"])
             if "episodes" in values:
-                kwargs["episodes"] = tuple(int(e) or None for e in listed("episodes"))
+                kwargs["episodes"] = tuple(int(e) or None for e in listed(values["episodes"]))
             if "with_expert" in values:
-                kwargs["with_expert"] = tuple(str(x) or None for x in listed("with_expert"))
+                kwargs["with_expert"] = tuple(str(x) or None for x in listed(values["with_expert"]))
             if "action_noise" in values:
-                kwargs["action_noise"] = tuple(float(x) for x in listed("action_noise"))
+                kwargs["action_noise"] = tuple(float(x) for x in listed(values["action_noise"]))
             for key in ("episodes_seed", "expert_episodes", "steps", "eval_episodes"):
                 if values.get(key) is not None:
                     kwargs[key] = int(values[key])
@@ -148,17 +131,3 @@ class Grid:
             raise TrajaugInputError("grid: no seeds")
         return cls(**kwargs)
 
-
-def read_grid_file(path: str | Path) -> dict[str, Any]:
-    """The mapping in a TOML grid file (see the module docstring). Needs Python ≥ 3.11 (stdlib ``tomllib``)."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        raise TrajaugInputError("grid files need Python ≥ 3.11 (tomllib); pass the grid as options instead") from None
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise TrajaugInputError(f"{path}: no such grid file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise TrajaugInputError(f"{path}: not a valid TOML file ({error})") from None

@@ -1,4 +1,5 @@
-"""``trajaug offrl``: train and evaluate TD3+BC and IQL; every field of their configs is an option.
+"""``trajaug offrl``: train and evaluate TD3+BC and IQL (every field of their configs is an option), and run batch
+grids of them from a TOML file (``offrl batch``: :mod:`trajaug.offrl.grid`, :mod:`trajaug.offrl.batch`).
 
 The options of both configs are offered together (a field both have, e.g. ``--steps``, has the same default in both);
 an option of the other algorithm (``--beta`` with ``--algo td3bc``) is refused. Usage errors of this group (an unknown
@@ -14,7 +15,14 @@ from typing import Any
 import click
 
 from trajaug.cli.console import echo_json, evaluation_command, progress_bar
-from trajaug.cli.options import config_from_options, config_options, device_option
+from trajaug.cli.options import (
+    cell_executor,
+    check_datasets,
+    config_from_options,
+    config_options,
+    device_option,
+    executor_options,
+)
 from trajaug.core import defaults
 from trajaug.core.config import field_docs
 from trajaug.core.errors import TrajaugInputError
@@ -127,3 +135,31 @@ def _evaluate_checkpoint(*args: Any, **kwargs: Any) -> Any:
 
 
 evaluation_command(offrl, "TD3+BC / IQL", _evaluate_checkpoint)
+
+
+@offrl.command("batch")
+@click.argument("grid_file", metavar="GRID.toml", type=click.Path(path_type=Path))
+@executor_options
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Output folder; a rerun into it skips the finished cells.")
+def offrl_batch(grid_file: Path, out_dir: Path, ship_data: bool, executor_kind: str, address: str | None,
+                max_retries: int, workers: int | None, device: str, num_gpus: float) -> None:
+    """Train + evaluate a grid of TD3+BC / IQL cells (resumable); writes OUT/results.{csv,json,md}, OUT/summary.csv.
+
+    GRID.toml: run options (datasets, algos, seeds, episodes, eval_every, eval_episodes, action_noise) at the top,
+    hyperparameters in [config] (both algorithms) and [td3bc] / [iql] tables (an array of tables: one variant per
+    table); see docs/offrl.md.
+    """
+    from trajaug.offrl.batch import Grid, run_batch
+
+    grid = Grid.from_file(grid_file)
+    check_datasets(grid.datasets, f"{grid_file}: datasets")
+    with (cell_executor(executor_kind, workers, address, ship_data, max_retries, num_gpus) as pool,
+          progress_bar("offrl batch", len(grid.cells())) as bar):
+        result = run_batch(grid, out_dir, pool, progress=bar, ship_data=ship_data, device=device)
+    failed = [row["cell_id"] for row in result.rows if row.get("status") != "ok"]
+    click.echo(f"{len(result.rows)} cells: {result.ran} run, {result.skipped} already finished, {len(failed)} "
+               f"failed; tables in {out_dir}: results.csv, results.json, results.md, summary.csv")
+    if failed:
+        click.echo(f"failed cells (their errors are in results.md): {', '.join(failed)}", err=True)
+    click.echo(result.files["md"].read_text())
