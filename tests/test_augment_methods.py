@@ -37,6 +37,7 @@ TINY: dict[str, Any] = {
 VARIANTS: dict[str, Any] = {
     "bdm-cl:simulator": BDMConfig(steps=50, trace_length=3, value_steps=20, hidden=(32, 32), model="simulator",
                                   margin=1.0),
+    "synther:simulator": dataclasses.replace(TINY["synther"], relabel="simulator"),
 }
 """Further cases of the shared test: ``METHOD:label`` → config (the method is the part before the colon)."""
 BACKTRACKING = ("bdm", "bdm-cl")
@@ -91,7 +92,7 @@ def test_fit_sample_write_read_check(case: str, demos: Dataset, tmp_path: Path) 
     if get_augmenter(method).uses_simulator:
         assert dynamics_errors(back, rows).max() < 1e-2
         assert _reward_errors(back, rows).max() < 1e-4
-    if case == "bdm-cl:simulator":  # the exact backtracking model: physical by construction
+    if case in ("bdm-cl:simulator", "synther:simulator"):  # exact model, relabelled samples: physical by construction
         assert dynamics_errors(back, np.arange(len(back))).max() < 1e-4
 
 

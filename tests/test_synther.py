@@ -12,9 +12,12 @@ from click.testing import CliRunner
 
 from trajaug.augment import ModelFiles, augment
 from trajaug.augment.diffusion.edm import EDM, ResidualMLPDenoiser
+from trajaug.augment.diffusion.relabel import step_once
 from trajaug.augment.diffusion.synther import SynthERConfig
 from trajaug.cli.main import cli
 from trajaug.core.dataset import Dataset
+from trajaug.datasets.check import physics_check, simulate_next
+from trajaug.sim.rollout import make_env, restore, state_from_observation
 from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 TINY = SynthERConfig(width=64, layers=2, steps=300, batch_size=128, sample_steps=8)
@@ -93,3 +96,58 @@ def test_bad_input_is_one_line_and_exit_2(cheetah_file: Path, tmp_path: Path) ->
     assert result.exit_code == 2 and "not a SynthER model" in result.stderr
     with pytest.raises(Exception, match="steps must be ≥ 1"):
         SynthERConfig(steps=0)
+
+
+def test_relabelled_set_keeps_the_samples_and_is_physical(short_cheetah_demos: Dataset) -> None:
+    plain, _ = augment("synther", short_cheetah_demos, TINY, per_episode=1, seed=2)
+    relabelled, summary = augment("synther", short_cheetah_demos, dataclasses.replace(TINY, relabel="simulator"),
+                                  per_episode=1, seed=2)
+    np.testing.assert_array_equal(relabelled.observations, plain.observations)  # the same sampled (s, a)
+    np.testing.assert_array_equal(relabelled.actions, plain.actions)
+    before, after = physics_check(plain), physics_check(relabelled)
+    assert after.max <= 1e-4 < before.max and before.p95 > 1e-2
+    assert (relabelled.terminals ^ relabelled.timeouts).all() and not relabelled.terminals.any()  # cheetah: never
+    assert summary["sample_relabel"] == summary["sample_rewards"] == "simulator"
+    assert summary["sample_relabel_terminals_changed"] == int((plain.terminals != relabelled.terminals).sum())
+    # the sampled s' error the relabelling saw is the physics check's on the plain set (up to its float32 s')
+    assert summary["sample_relabel_sampled_dynamics_error_p95"] == pytest.approx(before.p95, rel=1e-3, abs=1e-5)
+    assert "sample_reward_error_mean" not in summary  # the formula's approximation says nothing about exact rewards
+    assert relabelled.metadata["config"]["relabel"] == "simulator"
+    assert relabelled.metadata["summary"]["sample_relabel_terminals_changed"] >= 0
+
+
+def test_relabelling_is_env_step_with_its_termination() -> None:
+    """Hopper, where states fall: reward, termination and s' equal a fresh ``env.step`` from the rebuilt state."""
+    env = make_env("Hopper-v5")
+    observation, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    observations = np.repeat(observation[None], 6, axis=0) + 0.05 * rng.standard_normal((6, 11))
+    observations[:3, 0] = 0.5  # below the healthy height: terminated
+    actions = rng.uniform(-1.5, 1.5, (6, 3))  # partly outside the box: clipped
+    real = step_once("Hopper-v5", observations, actions)
+    for k in range(6):
+        env.unwrapped.data.qacc_warmstart[:] = 0.0  # type: ignore[attr-defined]
+        restore(env, *state_from_observation(env, observations[k]))
+        next_observation, reward, terminated, *_ = env.step(np.clip(actions[k], -1, 1))
+        np.testing.assert_array_equal(real.next_observations[k], next_observation)
+        assert (real.rewards[k], real.terminals[k]) == (reward, terminated)
+    assert real.terminals[:3].all() and not real.terminals[3:].any()
+
+
+def test_relabel_option(cheetah_file: Path, tmp_path: Path) -> None:
+    tiny = ["--steps", "5", "--width", "8", "--layers", "1", "--transitions", "50", "--sample-steps", "2"]
+    out = tmp_path / "relabelled.hdf5"
+    result = CliRunner().invoke(cli, ["augment", "synther", "--dataset", str(cheetah_file), "--episodes", "1",
+                                      *tiny, "--relabel", "simulator", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = read_d4rl(out)
+    assert written.metadata["config"]["relabel"] == written.metadata["summary"]["sample_rewards"] == "simulator"
+    # a 5-step model samples wild states (|s| ~ 1e3), so compare relative to the float32 s' stored
+    np.testing.assert_allclose(simulate_next(written, np.arange(len(written)), "HalfCheetah-v5"),
+                               written.next_observations, rtol=1e-6, atol=1e-6)
+    result = CliRunner().invoke(cli, ["augment", "synther", "--dataset", str(cheetah_file), "--episodes", "1",
+                                      *tiny, "--relabel", "physics", "--out", str(tmp_path / "bad.hdf5")])
+    assert result.exit_code == 2 and not (tmp_path / "bad.hdf5").exists()
+    assert len(result.stderr.strip().splitlines()) == 1 and "--relabel" in result.stderr, result.stderr
+    with pytest.raises(Exception, match="--relabel must be one of none, simulator, got 'physics'"):
+        SynthERConfig(relabel="physics")

@@ -9,8 +9,10 @@ back into (s, a, r, s') and a terminal flag thresholded at 0.5, as SynthER does.
 The output is a D4RL file like every other method's, but **each synthetic transition is its own one-step episode**
 (``timeouts`` set where the sampled terminal is not), since the samples are independent; the rewards are the
 sampled ones (``summary.sample_rewards = "sampled"``), and ``sample_reward_error_*`` compares them with the
-environment's reward formula on (s, a, s'). Nothing here runs the simulator; ``datasets check --physics`` says how
-physical the transitions are.
+environment's reward formula on (s, a, s'). By default nothing here runs the simulator; ``datasets check --physics``
+says how physical the transitions are. With ``relabel = "simulator"`` the sampled (s, a) are kept and s', r and the
+terminal are the environment's own after one step from s (``trajaug.augment.diffusion.relabel``), so the set is
+physical by construction and its rewards are ``"simulator"``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 
 from trajaug.augment.base import Augmenter, register
 from trajaug.augment.diffusion.edm import EDM, EDMConstants, ResidualMLPDenoiser
+from trajaug.augment.diffusion.relabel import RELABELS, check_restorable, step_once
 from trajaug.augment.rewards import formula_reward
 from trajaug.core.config import check_settings, setting
 from trajaug.core.dataset import Dataset
@@ -60,6 +63,10 @@ class SynthERConfig:
     from the same demos hold (SynthER's own setting: 5M)."""
     terminal_threshold: float = setting(0.5, minimum=0, maximum=1)
     """A sampled terminal above it ends its transition's episode as terminal (SynthER: 0.5)."""
+    relabel: str = setting("none", choices=RELABELS)
+    """What becomes of the sampled s', r and terminal: ``none`` keeps the model's own (SynthER); ``simulator``
+    restores each sampled s in the simulator, steps its (clipped) action once and stores the environment's s',
+    reward and termination instead (docs/methods/synther.md, "Relabelling")."""
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -95,6 +102,9 @@ class SynthERAugmenter(Augmenter):
         if len(data) < MIN_TRANSITIONS and not self.files.load:
             raise TrajaugInputError(f"synther: {len(data)} transitions to train on; the diffusion model needs at "
                                     f"least {MIN_TRANSITIONS}: use more --episodes")
+        if c.relabel == "simulator":
+            assert demos.env_id is not None
+            check_restorable(demos.env_id)  # before training, not after it
         self.mean, self.std = data.mean(axis=0), data.std(axis=0) + 1e-3
         self.mean[-1], self.std[-1] = 0.0, 1.0  # terminals are modelled unnormalised
         self.model, self.ema = new_models(data.shape[1], c, self.seed, self.device)
@@ -150,10 +160,29 @@ class SynthERAugmenter(Augmenter):
         o, a = demos.obs_dim, demos.act_dim
         obs, actions, rewards = samples[:, :o], samples[:, o:o + a], samples[:, o + a]
         next_obs, terminals = samples[:, o + a + 1:2 * o + a + 1], samples[:, -1] > c.terminal_threshold
-        self.stats = self._stats(obs, np.clip(actions, -1, 1), rewards, next_obs, terminals, actions)
-        return Dataset(observations=obs.astype(np.float32), actions=np.clip(actions, -1, 1).astype(np.float32),
+        clipped = np.clip(actions, -1, 1)
+        relabelled: dict[str, Any] = {"relabel": c.relabel}
+        if c.relabel == "simulator":
+            next_obs, rewards, terminals = self._relabel(obs, clipped, rewards, next_obs, terminals, relabelled,
+                                                         progress)
+        self.stats = {**self._stats(obs, clipped, rewards, next_obs, terminals, actions), **relabelled}
+        return Dataset(observations=obs.astype(np.float32), actions=clipped.astype(np.float32),
                        rewards=rewards.astype(np.float32), next_observations=next_obs.astype(np.float32),
                        terminals=terminals, timeouts=~terminals, env_id=demos.env_id)
+
+    def _relabel(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+                 terminals: np.ndarray, stats: dict[str, Any], progress: Progress | None,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The environment's own (s', r, terminal) of the sampled (s, a) as they are stored (float32, ``actions``
+        already in the box), in place of the sampled ones; how much they change goes into ``stats``."""
+        assert self.demos is not None and self.demos.env_id is not None
+        real = step_once(self.demos.env_id, obs.astype(np.float32).astype(np.float64),
+                         actions.astype(np.float32).astype(np.float64), progress)
+        error = np.abs(real.next_observations - next_obs).max(axis=1)  # the sampled s' error, as the physics check
+        stats.update(rewards="simulator", relabel_terminals_changed=int((real.terminals != terminals).sum()),
+                     relabel_sampled_dynamics_error_p95=float(np.percentile(error, 95)),
+                     relabel_sampled_reward_error_mean=float(np.abs(real.rewards - rewards).mean()))
+        return real.next_observations, real.rewards, real.terminals
 
     def _stats(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
                terminals: np.ndarray, raw_actions: np.ndarray) -> dict[str, Any]:
@@ -162,7 +191,7 @@ class SynthERAugmenter(Augmenter):
                                  "transitions": len(obs), "terminal_share": float(terminals.mean()),
                                  "actions_clipped_share": float((np.abs(raw_actions) > 1).any(axis=1).mean())}
         formula = formula_reward(self.demos.env_id)
-        if formula is not None:
+        if formula is not None and self.config.relabel == "none":  # relabelled rewards are the environment's
             error = np.abs(rewards - formula(obs, actions, next_obs))
             stats.update(reward_error_mean=float(error.mean()), reward_error_p95=float(np.percentile(error, 95)))
         return stats
