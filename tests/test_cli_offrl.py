@@ -81,6 +81,23 @@ def test_train_then_eval_round_trip(pendulum_file: Path, tmp_path: Path) -> None
     assert json.loads(iql.stdout)["replay"]["reward_scale"] == 1.0
 
 
+def test_train_on_a_subset_with_a_synthetic_set(pendulum_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mixed"
+    trained = run("offrl", "train", "--algo", "iql", "--dataset", str(pendulum_file), "--out", str(out), "--steps",
+                  "20", "--eval-episodes", "0", "--hidden", "8,8", "--batch-size", "16", "--subset", "0.5",
+                  "--synthetic", str(pendulum_file), "--real-ratio", "0.25", "--seed", "3")
+    assert trained.exit_code == 0, trained.output
+    assert f"of {pendulum_file} (subset 0.5) + " in trained.stdout and "(real ratio 0.25)" in trained.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["subset"]["fraction"] == 0.5 and metrics["subset"]["seed"] == 3
+    assert metrics["subset"]["transitions"] >= metrics["subset"]["of_transitions"] / 2
+    assert metrics["synthetic"]["real_ratio"] == 0.25
+    assert metrics["synthetic"]["transitions"] == metrics["subset"]["of_transitions"]  # the whole file
+    data = json.loads((out / "config.json").read_text())["data"]
+    assert data == {"dataset": str(pendulum_file), "episodes": None, "subset": 0.5, "synthetic": str(pendulum_file),
+                    "real_ratio": 0.25}
+
+
 def no_next_states(path: Path) -> Path:
     """Two one-step episodes cut by timeouts, without next_observations: no next state can be derived."""
     with h5py.File(path, "w") as f:
@@ -107,9 +124,15 @@ def nan_rewards(path: Path, source: Path) -> Path:
     ("negative-steps", "Invalid value for '--steps': -5 is not in the range x>=1"),
     ("foreign-option", "--beta: not an option of --algo td3bc"),
     ("existing-out", "already exists and is not empty (use --force to overwrite)"),
+    ("subset-zero", "Invalid value for '--subset': 0.0 is not in the range 0<x<=1"),
+    ("subset-above-one", "Invalid value for '--subset': 1.5 is not in the range 0<x<=1"),
+    ("ratio-without-synthetic", "--real-ratio: needs --synthetic"),
+    ("ratio-above-one", "Invalid value for '--real-ratio': 2.0 is not in the range 0<=x<=1"),
+    ("unknown-synthetic", "--synthetic: unknown dataset 'nope'"),
+    ("synthetic-of-another-task", "synthetic: observations and actions of size 17 and 6, the dataset's are 4 and 1"),
 ])
-def test_bad_input_is_one_line_exit_2_nothing_written(pendulum_file: Path, tmp_path: Path, case: str,
-                                                       expected: str) -> None:
+def test_bad_input_is_one_line_exit_2_nothing_written(pendulum_file: Path, cheetah_file: Path, tmp_path: Path,
+                                                       case: str, expected: str) -> None:
     dataset, out = str(pendulum_file), tmp_path / "out"
     args = ["--algo", "td3bc", "--steps", "5", "--eval-episodes", "0"]
     if case == "no-next":
@@ -125,6 +148,15 @@ def test_bad_input_is_one_line_exit_2_nothing_written(pendulum_file: Path, tmp_p
     elif case == "existing-out":
         out.mkdir()
         (out / "notes.txt").write_text("keep me")
+    elif case.startswith("subset"):
+        args += ["--subset", "0" if case == "subset-zero" else "1.5"]
+    elif case.startswith("ratio"):
+        args += ["--real-ratio", "0.5" if case == "ratio-without-synthetic" else "2"]
+        args += ["--synthetic", dataset] if case == "ratio-above-one" else []
+    elif case == "unknown-synthetic":
+        args += ["--synthetic", "nope"]
+    elif case == "synthetic-of-another-task":
+        args += ["--synthetic", str(cheetah_file)]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     result = run("offrl", "train", "--dataset", dataset, "--out", str(out), *args)
     assert result.exit_code == 2, result.output

@@ -41,8 +41,8 @@ ANY_VALUE: dict[str, str] = {
 """Options (by flag) that take any value, with the reason; switches (``--x/--no-x``) are recognised as such."""
 NO_LIMITS_YET: dict[tuple[str, ...], str] = {}
 """Commands whose config options are not covered yet, with the reason (their other options are)."""
-NAMES = ("--dataset", "--with-expert", "--env-id", "--env", "--rows", "--method", "--variants", "--agents",
-         "--device")
+NAMES = ("--dataset", "--datasets", "--synthetic", "--with-expert", "--env-id", "--env", "--rows", "--method",
+         "--variants", "--agents", "--device")
 """Text options that name something the library must find (a dataset, an environment, rows, agents)."""
 
 
@@ -117,6 +117,8 @@ def base_args(path: tuple[str, ...], option: str, files: dict[str, Path], out: P
         ("offrl", "batch"): [str(files["offrl_grid"]), "--workers", "1", "--out", o],
         ("bench", "seed-table"): [*bench, "--rows", "demos", "--demos", "1"],
         ("bench", "few-demo"): [*bench, "--method", "noise", "--demo-counts", "1", "--bc-rows", "demos"],
+        ("bench", "offrl"): ["--part", "sanity", "--datasets", data, "--algos", "td3bc", "--seeds", "1", "--updates",
+                             "5", "--eval-every", "0", "--eval-episodes", "1", "--workers", "1", "--out", o],
         ("recall", "fourroom"): ["--size", "7", "--seeds", "1", "--agents", "ac", "--total-steps", "64",
                                  "--eval-every", "64", "--n-envs", "1", "--n-steps", "8", "--out", o],
         ("recall", "sac"): ["--total-steps", "10", "--learning-starts", "5", "--eval-every", "10", "--eval-episodes",

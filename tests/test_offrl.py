@@ -3,6 +3,7 @@ checkpoints, determinism, and the shared evaluation on a task without D4RL score
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -18,7 +19,14 @@ from trajaug.core.errors import TrajaugInputError
 from trajaug.offrl import IQL, TD3BC, Actor, IQLConfig, TD3BCConfig, load_checkpoint, train_offrl
 from trajaug.offrl.checkpoint import CHECKPOINT_KEYS
 from trajaug.offrl.nets import TwinQ
-from trajaug.offrl.replay import Replay, observation_stats, return_range_scale, transitions
+from trajaug.offrl.replay import (
+    Replay,
+    Transitions,
+    episode_subset,
+    observation_stats,
+    return_range_scale,
+    transitions,
+)
 from trajaug.offrl.train import load_dataset
 from trajaug.sim.evaluate import evaluate_policy
 from trajaug.sim.rollout import Job, rollout
@@ -330,3 +338,111 @@ def test_shared_evaluation_without_reference_scores() -> None:
             evaluate_policy(RandomPolicy(1.0), task, episodes=1)
     with pytest.raises(TrajaugInputError, match="unknown environment 'NoSuchTask-v0'"):
         evaluate_policy(RandomPolicy(1.0), "NoSuchTask-v0", episodes=1)
+
+
+def marked(rows: int, first: float, reward: float) -> Transitions:
+    """``rows`` transitions whose first observation coordinate is ``first`` + the row and whose reward is
+    ``reward``: a drawn row tells which part and which row it came from."""
+    rng = np.random.default_rng(rows)
+    observations = rng.normal(size=(rows, 3)).astype(np.float32)
+    observations[:, 0] = first + np.arange(rows)
+    return Transitions(observations, rng.normal(size=(rows, 1)).astype(np.float32), np.full(rows, reward, np.float32),
+                       rng.normal(size=(rows, 3)).astype(np.float32), np.zeros(rows, bool), 0, 0)
+
+
+@pytest.mark.parametrize(("ratio", "batch", "real"), [(0.5, 256, 128), (0.25, 256, 64), (0.3, 100, 30),
+                                                      (0.0, 64, 0), (1.0, 64, 64)])
+def test_every_minibatch_holds_the_real_ratio_of_real_rows(ratio: float, batch: int, real: int) -> None:
+    replay = Replay(marked(50, 0.0, 1.0), np.zeros(3), np.ones(3), seed=4, synthetic=marked(400, 1000.0, -1.0),
+                    real_ratio=ratio)
+    drawn = [replay.sample(batch) for _ in range(300)]
+    assert [int((b.rewards > 0).sum()) for b in drawn] == [real] * 300  # exactly round(ratio · B) real rows
+    assert all(bool((b.rewards[:real] > 0).all()) for b in drawn)  # real first, then synthetic
+    rows = torch.cat([b.observations[:, 0] for b in drawn]).round().long().numpy()
+    real_rows, synthetic_rows = rows[rows < 1000], rows[rows >= 1000] - 1000
+    for part, size, count in ((real_rows, 50, real), (synthetic_rows, 400, batch - real)):
+        assert len(part) == 300 * count
+        if count:  # uniform within each part: every row drawn, none far from its expected count
+            counts = np.bincount(part, minlength=size)
+            expected = 300 * count / size
+            assert counts.min() > 0 and np.abs(counts - expected).max() < 6 * np.sqrt(expected)
+
+
+def test_a_replay_without_synthetic_draws_as_before() -> None:
+    data = marked(70, 0.0, 1.0)
+    replay, reference = Replay(data, np.zeros(3), np.ones(3), seed=9), torch.Generator().manual_seed(9)
+    assert replay.real == len(replay) == 70
+    for _ in range(3):  # the plain buffer's uniform draw over all rows, as it was written before mixing existed
+        index = torch.randint(0, 70, (32,), generator=reference)
+        assert torch.equal(replay.sample(32).observations, torch.from_numpy(data.observations[index.numpy()]))
+    with pytest.raises(TrajaugInputError, match="real_ratio"):
+        Replay(data, np.zeros(3), np.ones(3), synthetic=data, real_ratio=1.5)
+
+
+def actor_weights(actor: Actor) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in actor.state_dict().items()}
+
+
+def identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+@pytest.mark.parametrize(("algo", "config"), [("td3bc", TD3BCConfig(steps=60, hidden=(16, 16), batch_size=32)),
+                                              ("iql", IQLConfig(steps=60, hidden=(16, 16), batch_size=32))])
+def test_without_a_synthetic_set_a_run_is_unchanged_bit_for_bit(pendulum: Dataset, algo: str,
+                                                                config: object) -> None:
+    def trained(**options: object) -> dict[str, torch.Tensor]:
+        return actor_weights(train_offrl(pendulum, algo, config, seed=1, eval_episodes=0, **options)[0])
+
+    plain = trained()
+    other = scripted_data(10, seed=5)  # another set of the same task, as a "synthetic" one
+    assert identical(trained(real_ratio=0.25), plain)  # a ratio without a synthetic set changes nothing
+    assert identical(trained(subset=1.0), plain)  # the whole dataset
+    assert identical(trained(synthetic=other, real_ratio=1.0), plain)  # no synthetic row drawn; real statistics
+    mixed = trained(synthetic=other)
+    assert mixed.keys() == plain.keys() and not identical(mixed, plain)
+
+
+def test_synthetic_run_records_the_mix_and_refuses_another_task(pendulum: Dataset) -> None:
+    other = scripted_data(10, seed=5)
+    _, metrics = train_offrl(pendulum, "td3bc", TD3BCConfig(steps=20, hidden=(8, 8), batch_size=16), seed=0,
+                             eval_episodes=0, synthetic=other, real_ratio=0.75)
+    assert metrics["synthetic"]["real_ratio"] == 0.75 and metrics["synthetic"]["transitions"] == len(other)
+    assert metrics["replay"]["transitions"] == len(pendulum) and "subset" not in metrics
+    cheetah = dataclasses.replace(other, observations=np.zeros((len(other), 17), np.float32),
+                                  next_observations=np.zeros((len(other), 17), np.float32))
+    with pytest.raises(TrajaugInputError, match="synthetic: observations and actions of size 17 and 1"):
+        train_offrl(pendulum, "td3bc", eval_episodes=0, synthetic=cheetah)
+    with pytest.raises(TrajaugInputError, match="synthetic: holds Hopper-v5 data"):
+        train_offrl(pendulum, "td3bc", eval_episodes=0, synthetic=dataclasses.replace(other, env_id="Hopper-v5"))
+    for bad in (0.0, 1.5, math.nan):
+        with pytest.raises(TrajaugInputError, match="subset"):
+            train_offrl(pendulum, "td3bc", eval_episodes=0, subset=bad)
+    with pytest.raises(TrajaugInputError, match="real_ratio"):
+        train_offrl(pendulum, "td3bc", eval_episodes=0, synthetic=other, real_ratio=-0.1)
+
+
+@pytest.mark.parametrize("fraction", [0.15, 0.5, 0.9])
+def test_subset_is_whole_episodes_holding_the_fraction_and_is_seeded(pendulum: Dataset, fraction: float) -> None:
+    target = math.ceil(fraction * len(pendulum))
+    episodes = [e.observations.tobytes() for e in pendulum.episodes()]
+    for seed in (0, 1):
+        subset = episode_subset(pendulum, fraction, seed)
+        lengths = subset.episode_lengths()
+        assert target <= len(subset) and len(subset) - lengths.max() < target  # one episode fewer is too few
+        found = [episodes.index(e.observations.tobytes()) for e in subset.episodes()]  # each a whole episode
+        assert found == sorted(found) and len(set(found)) == subset.n_episodes  # in the dataset's order
+        again = episode_subset(pendulum, fraction, seed)
+        assert np.array_equal(again.observations, subset.observations)  # the seed fixes it
+    first, second = (episode_subset(pendulum, fraction, seed).observations for seed in (0, 1))
+    assert first.shape != second.shape or not np.array_equal(first, second)
+    assert episode_subset(pendulum, 1.0, 0) is pendulum
+    for bad in (0.0, -0.5, 1.5, math.nan):
+        with pytest.raises(TrajaugInputError, match=r"not a fraction in \(0, 1\]"):
+            episode_subset(pendulum, bad, 0)
+    _, metrics = train_offrl(pendulum, "iql", IQLConfig(steps=10, hidden=(8, 8), batch_size=16), seed=1,
+                             eval_episodes=0, subset=fraction)
+    expected = episode_subset(pendulum, fraction, 1)  # train_offrl draws it with the run's seed
+    assert metrics["subset"] == {"fraction": fraction, "seed": 1, "episodes": expected.n_episodes,
+                                 "transitions": len(expected), "of_transitions": len(pendulum)}
+    assert metrics["dataset"]["transitions"] == len(expected)

@@ -77,10 +77,57 @@ def test_grid_from_toml(tmp_path: Path) -> None:
     ({"eval_episodes": 2000}, r"grid: eval_episodes: 2000 is not an integer in \[0, 1000\]"),
     ({"episodes": -1}, "grid: episodes: -1 is not an integer ≥ 0"),
     ({"iql": [{"beta": 1.0}, {"beta": 1.0}]}, r"grid: iql: \{'beta': 1.0\} given twice"),
+    ({"subset": 0}, r"grid: subset: 0 is not a number in \(0, 1\]"),
+    ({"subset": [0.5, 1.5]}, r"grid: subset: 1.5 is not a number in \(0, 1\]"),
+    ({"subset": [0.5, 0.5]}, "grid: subset: 0.5 given twice"),
+    ({"real_ratio": -0.5}, r"grid: real_ratio: -0.5 is not a number in \[0, 1\]"),
+    ({"real_ratio": "half"}, r"grid: real_ratio: 'half' is not a number in \[0, 1\]"),
+    ({"synthetic": [3]}, "grid: synthetic: 3 is not a name or path"),
 ])
 def test_bad_grids_are_refused(values: dict[str, Any], message: str) -> None:
     with pytest.raises(TrajaugInputError, match=message):
         Grid.from_mapping({"datasets": ["halfcheetah-expert"], **values})
+
+
+def test_subsets_and_synthetic_sets_make_cells_and_plain_cells_keep_their_ids() -> None:
+    plain = Grid.from_mapping({"datasets": ["halfcheetah-expert"], "algos": ["td3bc"], "seeds": 1, "episodes": 3,
+                               "config": {"steps": 200}})
+    [cell] = plain.cells()
+    assert cell.cell_id == "halfcheetah-expert-ep3-td3bc-s0-b1761c7f"  # the id it had before these options
+    assert not {"subset", "synthetic", "real_ratio"} & set(cell.to_dict()) and cell.mix() == {}
+    grid = Grid.from_mapping({"datasets": ["halfcheetah-expert"], "algos": ["iql"], "seeds": 2, "subset": [0.15, 1],
+                              "synthetic": ["", "runs/synther.hdf5"], "real_ratio": 0.25})
+    cells = grid.cells()
+    assert len(cells) == 2 * 2 * 2 and len({c.cell_id for c in cells}) == 8
+    kinds = {(c.subset, c.synthetic) for c in cells}
+    assert kinds == {(0.15, None), (0.15, "runs/synther.hdf5"), (None, None), (None, "runs/synther.hdf5")}
+    mixed = next(c for c in cells if c.subset and c.synthetic)
+    assert mixed.cell_id.startswith("halfcheetah-expert-epall-sub0.15-xsynther-iql-s0-")
+    assert mixed.mix() == {"subset": 0.15, "real_ratio": 0.25}
+    assert mixed.to_dict()["synthetic"] == "runs/synther.hdf5" and mixed.to_dict()["real_ratio"] == 0.25
+    alone = next(c for c in cells if c.subset and not c.synthetic)
+    assert "real_ratio" not in alone.to_dict() and alone.mix() == {"subset": 0.15}
+    assert grid.to_dict()["subset"] == (0.15, None) and grid.to_dict()["real_ratio"] == 0.25
+
+
+def test_batch_with_a_subset_and_a_synthetic_set(cheetah_file: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    grid = tiny_grid(cheetah_file, seeds=1, subset=0.5, synthetic=["", str(cheetah_file)], real_ratio=0.75,
+                     eval_every=0, eval_episodes=1, action_noise=0.0)
+    out = tmp_path / "out"
+    first = run_batch(grid, out, workers=1)
+    assert (first.ran, first.failed) == (2, 0)
+    alone, mixed = first.rows
+    assert alone["train_episodes"] == mixed["train_episodes"] == 1  # half of the first 2 episodes: one episode
+    assert "synthetic_sha256" not in alone and "synthetic_transitions" not in alone
+    assert mixed["synthetic_sha256"] == file_sha256(cheetah_file) and mixed["synthetic_transitions"] == 3000
+    assert (mixed["subset"], mixed["synthetic"], mixed["real_ratio"]) == (0.5, str(cheetah_file), 0.75)
+    text = (out / "results.md").read_text()
+    assert "| halfcheetah_demos ep2 sub0.5 | td3bc |" in text
+    assert "| halfcheetah_demos ep2 sub0.5 + halfcheetah_demos (real 0.75) | td3bc |" in text
+    monkeypatch.setattr(batch, "run_cell", lambda *args, **kwargs: pytest.fail("a finished cell ran again"))
+    again = run_batch(grid, out, workers=1)
+    assert (again.ran, again.skipped) == (0, 2) and again.rows == first.rows
 
 
 def test_bad_grid_files_name_the_file(tmp_path: Path) -> None:
@@ -230,6 +277,7 @@ def test_cli_round_trip(cheetah_file: Path, tmp_path: Path) -> None:
     ("MISSING", "grid.toml: datasets: {tmp}/missing.hdf5: no such file"),
     ("NAN", "nan.hdf5: rewards: non-finite value (NaN or inf) at row 3"),
     ("datasets = [", "grid.toml: not a valid TOML file"),
+    ('synthetic = ["missing-set.hdf5"]', "grid.toml: synthetic: missing-set.hdf5: no such file"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_nothing_written(cheetah_file: Path, tmp_path: Path, grid: str,
                                                           expected: str) -> None:

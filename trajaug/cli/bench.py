@@ -1,4 +1,5 @@
-"""``trajaug bench``: the reference table and the few-demo study (options generated from their configs)."""
+"""``trajaug bench``: the reference table, the few-demo study and the offline-RL benchmark (options generated from
+their configs)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 from trajaug.cli.console import progress_bar
 from trajaug.cli.help import HelpGroup
 from trajaug.cli.options import cell_executor, check_datasets, config_from_options, config_options, executor_options
-from trajaug.experiments.bench.config import FewDemoConfig, SeedTableConfig
+from trajaug.experiments.bench.config import FewDemoConfig, OffRLBenchConfig, SeedTableConfig
 
 
 @click.group(cls=HelpGroup)
@@ -61,3 +62,34 @@ def bench_few_demo(executor_kind: str, address: str | None, ship_data: bool, max
     click.echo((out / "few_demo.md").read_text())
     for kind, path in result["files"].items():
         click.echo(f"{kind}: {path}")
+
+
+OFFRL_HELP = """Augmentation for offline RL: TD3+BC and IQL with and without synthetic sets (resumable).
+
+The augmentation part trains on a subset of each dataset, alone and with each row's synthetic set (made from the
+subset) mixed into every minibatch, and on the full dataset as the ceiling; the sanity part trains BC, TD3+BC and IQL
+on whole datasets. Writes OUT/offrl_PART.md, .json, .csv and figures."""
+"""The help of ``bench offrl`` (unindented: a docstring's indented second paragraph would show as a block)."""
+
+
+@bench.command("offrl", help=OFFRL_HELP)
+@config_options(OffRLBenchConfig, title="Benchmark options")
+@executor_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/offrl-bench"), show_default=True,
+              help="Output folder; a rerun into it skips the finished subsets, sets and cells.")
+def bench_offrl(executor_kind: str, address: str | None, ship_data: bool, max_retries: int, workers: int | None,
+                device: str, num_gpus: float, out: Path, **options: Any) -> None:
+    """``trajaug bench offrl``: see :data:`OFFRL_HELP`."""
+    from trajaug.experiments.bench.offrl import check_config, run_offrl_bench
+
+    config = config_from_options(OffRLBenchConfig, options)
+    check_config(config)
+    check_datasets(config.part_datasets(), "--datasets")
+    with (cell_executor(executor_kind, workers, address, ship_data, max_retries, num_gpus) as pool,
+          progress_bar(f"offrl bench, {config.part}", None) as bar):
+        result = run_offrl_bench(config, out, pool, progress=bar, ship_data=ship_data, device=device)
+    click.echo(result["files"]["md"].read_text())
+    for kind, path in result["files"].items():
+        click.echo(f"{kind}: {path}")
+    if result["failed_cells"]:
+        click.echo(f"{result['failed_cells']} cell(s) failed: see {result['files']['md']}", err=True)

@@ -73,8 +73,17 @@ def offrl() -> None:
 @click.option("--algo", type=click.Choice(list(CONFIGS)), required=True, help="The algorithm.")
 @click.option("--dataset", "dataset_name", required=True, help="Dataset name (e.g. halfcheetah-expert) or file.")
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="Train on the first N episodes only.")
+@click.option("--subset", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Train on a random subset of whole episodes (drawn with --seed) holding this fraction of the "
+                   "transitions (of the first --episodes, if given).")
+@click.option("--synthetic", "synthetic_name", default=None,
+              help="A synthetic dataset (name or file: SynthER's samples, bdm's reverse rollouts) mixed into every "
+                   "minibatch.")
+@click.option("--real-ratio", type=click.FloatRange(0, 1), default=None,
+              help="Share of each minibatch drawn from the real data, the rest from --synthetic (0: synthetic "
+                   "alone).  [default: 0.5]")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seeds the networks, the minibatches, the smoothing noise and the evaluation episodes.")
+              help="Seeds the networks, the minibatches, the smoothing noise, the evaluation episodes and --subset.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=5000, show_default=True,
               help="Updates between evaluations on the learning curve (0: only after the last).")
 @click.option("--eval-episodes", type=click.IntRange(0, 1000), default=10, show_default=True,
@@ -88,10 +97,12 @@ def offrl() -> None:
 @click.option("--force", is_flag=True, help="Write into a non-empty --out (replacing its outputs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @device_option
-def offrl_train(algo: str, dataset_name: str, episodes: int | None, seed: int, eval_every: int, eval_episodes: int,
+def offrl_train(algo: str, dataset_name: str, episodes: int | None, subset: float | None, synthetic_name: str | None,
+                real_ratio: float | None, seed: int, eval_every: int, eval_episodes: int,
                 eval_noise: tuple[float, ...], out_dir: Path, force: bool, as_json: bool, device: str,
                 **options: Any) -> None:
     """Train TD3+BC or IQL; writes policy.pt, config.json, curve.json, curve.png and metrics.json into --out."""
+    from trajaug.offrl.replay import REAL_RATIO
     from trajaug.offrl.train import load_dataset, train_offrl
 
     config_cls = CONFIGS[algo]
@@ -100,20 +111,33 @@ def offrl_train(algo: str, dataset_name: str, episodes: int | None, seed: int, e
     if foreign:
         flags = ", ".join("--" + key.replace("_", "-") for key in foreign)
         raise TrajaugInputError(f"{flags}: not an option of --algo {algo}")
+    if real_ratio is not None and synthetic_name is None:
+        raise TrajaugInputError("--real-ratio: needs --synthetic")
     config: Any = config_from_options(config_cls, options)
+    check_datasets([synthetic_name], "--synthetic")
     with progress_bar(f"loading {dataset_name}", None) as advance:
         data = load_dataset(dataset_name, episodes, progress=advance)
-    provenance = {"dataset": dataset_name, "episodes": episodes}
+    synthetic = load_dataset(synthetic_name) if synthetic_name is not None else None
+    provenance: dict[str, Any] = {"dataset": dataset_name, "episodes": episodes}
+    mix: dict[str, Any] = {}
+    if subset is not None:
+        provenance["subset"] = mix["subset"] = subset
+    if synthetic_name is not None:
+        mix.update(synthetic=synthetic, real_ratio=REAL_RATIO if real_ratio is None else real_ratio)
+        provenance.update(synthetic=synthetic_name, real_ratio=mix["real_ratio"])
     with progress_bar(f"training {algo}", config.steps) as advance:
         _, metrics = train_offrl(data, algo, config, out_dir, seed=seed, eval_every=eval_every,
                                  eval_episodes=eval_episodes, eval_noise=eval_noise or defaults.EVAL_NOISE,
-                                 force=force, provenance=provenance, progress=advance, device=device)
+                                 force=force, provenance=provenance, progress=advance, device=device, **mix)
     if as_json:
         echo_json(metrics)
         return
     summary = metrics["dataset"]
+    mixed = (f" + {metrics['synthetic']['transitions']} synthetic transitions of {synthetic_name} (real ratio "
+             f"{metrics['synthetic']['real_ratio']:g})" if synthetic_name is not None else "")
+    part = f" (subset {subset:g})" if subset is not None else ""
     click.echo(f"{algo} on {summary['episodes']} episodes ({metrics['replay']['transitions']} transitions) of "
-               f"{dataset_name}: {config.steps} updates in {metrics['wall_s']:.1f} s "
+               f"{dataset_name}{part}{mixed}: {config.steps} updates in {metrics['wall_s']:.1f} s "
                f"({metrics['updates_per_s']:.0f}/s)")
     for final, best in zip(metrics["final"], metrics["best"], strict=True):
         click.echo(f"  σ={final['action_noise']:g}: final {_score(final)}; best {_score(best)} at update "
@@ -146,7 +170,8 @@ def offrl_batch(grid_file: Path, out_dir: Path, ship_data: bool, executor_kind: 
                 max_retries: int, workers: int | None, device: str, num_gpus: float) -> None:
     """Train + evaluate a grid of TD3+BC / IQL cells (resumable); writes OUT/results.{csv,json,md}, OUT/summary.csv.
 
-    GRID.toml: run options (datasets, algos, seeds, episodes, eval_every, eval_episodes, action_noise) at the top,
+    GRID.toml: run options (datasets, algos, seeds, episodes, eval_every, eval_episodes, action_noise, subset,
+    synthetic, real_ratio) at the top,
     hyperparameters in [config] (both algorithms) and [td3bc] / [iql] tables (an array of tables: one variant per
     table); see docs/offrl.md.
     """
@@ -154,6 +179,7 @@ def offrl_batch(grid_file: Path, out_dir: Path, ship_data: bool, executor_kind: 
 
     grid = Grid.from_file(grid_file)
     check_datasets(grid.datasets, f"{grid_file}: datasets")
+    check_datasets(grid.synthetic, f"{grid_file}: synthetic")
     with (cell_executor(executor_kind, workers, address, ship_data, max_retries, num_gpus) as pool,
           progress_bar("offrl batch", len(grid.cells())) as bar):
         result = run_batch(grid, out_dir, pool, progress=bar, ship_data=ship_data, device=device)

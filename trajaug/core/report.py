@@ -168,11 +168,23 @@ def write_markdown(text: str, path: str | Path) -> Path:
 def bar_chart_ci(labels: Sequence[str], means: Sequence[float], cis: Sequence[float], path: str | Path,
                  ylabel: str = "", title: str = "") -> Path:
     """A PNG bar chart, one bar per label with a 95% CI error bar (NaN CI: no bar; NaN mean: empty slot)."""
-    heights = np.nan_to_num(np.asarray(means, dtype=np.float64), nan=0.0)
+    heights = np.asarray(means, dtype=np.float64)
     errors = np.nan_to_num(np.asarray(cis, dtype=np.float64), nan=0.0)
+    return bar_chart_interval(labels, heights, heights - errors, heights + errors, path, ylabel, title)
+
+
+def bar_chart_interval(labels: Sequence[str], values: Sequence[float] | np.ndarray, lows: Sequence[float] | np.ndarray,
+                       highs: Sequence[float] | np.ndarray, path: str | Path, ylabel: str = "",
+                       title: str = "") -> Path:
+    """A PNG bar chart, one bar per label with an error bar from ``lows`` to ``highs`` (an asymmetric interval,
+    e.g. a bootstrap CI; NaN: no error bar; NaN value: empty slot)."""
+    raw = np.asarray(values, dtype=np.float64)
+    heights = np.nan_to_num(raw, nan=0.0)
+    below = np.nan_to_num(raw - np.asarray(lows, dtype=np.float64), nan=0.0).clip(min=0)
+    above = np.nan_to_num(np.asarray(highs, dtype=np.float64) - raw, nan=0.0).clip(min=0)
     with _png(path, (max(4.0, 0.6 * len(labels) + 1.5), 4.2)) as ax:
         positions = np.arange(len(labels))
-        ax.bar(positions, heights, yerr=errors, capsize=4, color="#4c72b0", ecolor="#222222")
+        ax.bar(positions, heights, yerr=np.stack([below, above]), capsize=4, color="#4c72b0", ecolor="#222222")
         ax.set_xticks(positions, list(labels), rotation=30 if len(labels) > 3 else 0, ha="right"
                       if len(labels) > 3 else "center", fontsize=8)
         ax.set_ylabel(ylabel)

@@ -14,8 +14,9 @@ update) and the **best** point of its learning curve (highest mean return; ``bes
 ``final_return_*``, ``final_normalized_*``, ``best_return_*``, ``best_normalized_*`` (D4RL normalized scores, 0 =
 random, 100 = expert; null for a task without D4RL reference scores), as ``metrics.json``'s ``final`` and ``best``.
 
-Resuming: a cell whose ``result.json`` says ``"status": "ok"`` and was made from the data its dataset holds now is
-skipped; any other cell runs again (a killed one left no ``result.json``, a failed one ``"status": "error"``).
+Resuming: a cell whose ``result.json`` says ``"status": "ok"`` and was made from the data its dataset (and its
+synthetic set) holds now is skipped; any other cell runs again (a killed one left no ``result.json``, a failed one
+``"status": "error"``). :func:`run_cells` does this for any list of cells (the benchmarks' own cells).
 
 Bad input: :meth:`Grid.from_mapping <trajaug.offrl.grid.Grid.from_mapping>` refuses a bad grid, and :func:`run_batch`
 reads every dataset the unfinished cells train on before anything is written (a missing or unreadable file, NaN
@@ -27,6 +28,7 @@ Who writes: only the driver; a cell trains into a scratch folder and hands its f
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tempfile
@@ -57,15 +59,16 @@ from trajaug.datasets.cells import (
     slug,
 )
 from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
-from trajaug.offrl.grid import Cell, Grid
-from trajaug.offrl.replay import transitions
+from trajaug.offrl.grid import MIX_FIELDS, Cell, Grid
+from trajaug.offrl.replay import episode_subset, transitions
 from trajaug.offrl.train import load_dataset, train_offrl
 
-__all__ = ["BatchResult", "Cell", "Grid", "check_datasets", "run_batch", "run_cell", "scores", "sigma_key",
-           "write_tables"]
+__all__ = ["BatchResult", "Cell", "Grid", "check_datasets", "run_batch", "run_cell", "run_cells", "scores",
+           "sigma_key", "write_tables"]
 
 SUMMARY_KEYS = ("dataset", "episodes", "algo", "config")
-"""A summary row: the cells that differ only in their seed."""
+"""A summary row: the cells that differ only in their seed (and, where a grid sets them, in nothing of
+:data:`~trajaug.offrl.grid.MIX_FIELDS` either)."""
 
 
 def sigma_key(sigma: float) -> str:
@@ -77,21 +80,29 @@ def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None, 
     """Train and evaluate one cell; returns its row and its files for the driver to write under ``out_dir``:
     ``cells/<cell-id>/`` with train_offrl's outputs (``metrics.json`` last of them), then ``result.json``.
     ``shared``: shipped datasets (:func:`trajaug.datasets.cells.ship`). ``device``: where the networks train."""
-    fingerprint = {"data_sha256": dataset_sha256(cell.dataset, shared or {})}
+    fingerprint = {key: dataset_sha256(name, shared or {}) for key, name in fingerprints(cell).items() if name}
     data = load_dataset(local_dataset(cell.dataset, shared or {}), cell.episodes)
+    synthetic = load_dataset(local_dataset(cell.synthetic, shared or {})) if cell.synthetic else None
     folder = f"cells/{cell.cell_id}"
     with tempfile.TemporaryDirectory(prefix="trajaug-cell-") as scratch:
         _, metrics = train_offrl(data, cell.algo, cell.algo_config(), Path(scratch) / "run", seed=cell.seed,
                                  eval_every=cell.eval_every, eval_episodes=cell.eval_episodes,
                                  eval_noise=cell.action_noise, provenance={**cell.to_dict(), **fingerprint},
-                                 device=device)
+                                 device=device, synthetic=synthetic, **cell.mix())
         files = folder_files(Path(scratch) / "run", folder, last=("metrics.json",))
+    mixed = {"synthetic_transitions": metrics["synthetic"]["transitions"]} if "synthetic" in metrics else {}
     row = {"cell_id": cell.cell_id, **_flat(cell), "status": "ok", "error": None, "env_id": data.env_id,
            "train_episodes": metrics["dataset"]["episodes"], "transitions": metrics["replay"]["transitions"],
-           "data_return_mean": metrics["dataset"]["return_mean"], "steps": metrics["steps"],
+           **mixed, "data_return_mean": metrics["dataset"]["return_mean"], "steps": metrics["steps"],
            "updates_per_s": metrics["updates_per_s"], "wall_s": metrics["wall_s"],
            "eval_wall_s": metrics["eval_wall_s"], **scores(metrics), **fingerprint}
     return CellOutput(row, files + ((f"{folder}/result.json", json_bytes(row)),))
+
+
+def fingerprints(cell: Cell) -> dict[str, str | None]:
+    """Fingerprint key → the dataset it fingerprints: ``data_sha256`` (the dataset) and, with a synthetic set,
+    ``synthetic_sha256``; a stored row counts as finished only while they match the files."""
+    return {"data_sha256": cell.dataset, **({"synthetic_sha256": cell.synthetic} if cell.synthetic else {})}
 
 
 def scores(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,17 +128,20 @@ def _error_row(cell: Cell, error: BaseException) -> dict[str, Any]:
 
 
 def check_datasets(cells: Sequence[Cell]) -> None:
-    """Read every (dataset, episodes) the cells train on, once, and raise :class:`TrajaugInputError` naming it if
-    it cannot be trained on: unknown name, missing or unreadable file, non-finite values, too few episodes, no
-    transition with a known next state."""
-    wanted: dict[str, list[int | None]] = {}
+    """Read every (dataset, episodes, subset) the cells train on, and every synthetic set, once, and raise
+    :class:`TrajaugInputError` naming it if it cannot be trained on: unknown name, missing or unreadable file,
+    non-finite values, too few episodes, no transition with a known next state."""
+    wanted: dict[str, set[tuple[int | None, float | None, int]]] = {}
     for cell in cells:
-        wanted.setdefault(cell.dataset, []).append(cell.episodes)
-    for name, episodes in wanted.items():
+        wanted.setdefault(cell.dataset, set()).add((cell.episodes, cell.subset, cell.seed if cell.subset else 0))
+        if cell.synthetic:
+            wanted.setdefault(cell.synthetic, set()).add((None, None, 0))
+    for name, uses in wanted.items():
         try:
             data = load_dataset(name)
-            for count in sorted(set(episodes), key=lambda e: -1 if e is None else e):
-                transitions(data if count is None else data.first_episodes(count), name)
+            for count, subset, seed in sorted(uses, key=lambda use: (use[0] or -1, use[1] or 1.0, use[2])):
+                part = data if count is None else data.first_episodes(count)
+                transitions(part if subset is None else episode_subset(part, subset, seed), name)
         except (TrajaugInputError, ValueError) as error:
             message = str(error)
             raise TrajaugInputError(message if name in message else f"{name}: {message}") from None
@@ -163,17 +177,35 @@ def run_batch(grid: Grid, out_dir: str | Path, executor: Executor | None = None,
     executor ``num_gpus`` so cells land on GPUs)."""
     out = Path(out_dir)
     cells = grid.cells()
-    build_missing(c.dataset for c in cells)
-    finished = finished_cells(out, cells, lambda c: {"data_sha256": c.dataset})
+
+    def write_grid() -> None:
+        write_json({**grid.to_dict(), "cells": [c.cell_id for c in cells]}, out / "grid.json")
+
+    result = run_cells(cells, out, executor, workers, progress, ship_data, device, checked=write_grid)
+    return dataclasses.replace(result, files=write_tables(result.rows, grid, out))
+
+
+def run_cells(cells: Sequence[Cell], out_dir: str | Path, executor: Executor | None = None,
+              workers: int | None = None, progress: Callable[[int], None] | None = None, ship_data: bool = False,
+              device: str = "cpu", checked: Callable[[], None] | None = None,
+              label: str = "offline-RL cells") -> BatchResult:
+    """Run the unfinished ones of ``cells`` (resumable, as :func:`run_batch`) and return every cell's row in order
+    (``files`` empty: no tables). The datasets of the unfinished cells are read first; then ``checked()`` is called
+    (:func:`run_batch` writes ``grid.json`` there) and the cells run, each writing ``OUT/cells/<cell-id>/``.
+    ``progress``: a phase ``label`` over all cells, finished ones first."""
+    out = Path(out_dir)
+    build_missing(name for c in cells for name in fingerprints(c).values() if name)
+    finished = finished_cells(out, cells, fingerprints)
     todo = [c for c in cells if c.cell_id not in finished]
     check_datasets(todo)
-    write_json({**grid.to_dict(), "cells": [c.cell_id for c in cells]}, out / "grid.json")
-    start_phase(progress, "offline-RL cells", len(cells))
+    if checked is not None:
+        checked()
+    start_phase(progress, label, len(cells))
     if progress is not None and finished:
         progress(len(finished))
     failed = _run(todo, out, executor, workers, progress, ship_data, device)
     rows = [read_result(out, c) or _error_row(c, RuntimeError("no result")) for c in cells]
-    return BatchResult(rows, len(todo), len(finished), failed, write_tables(rows, grid, out))
+    return BatchResult(rows, len(todo), len(finished), failed, {})
 
 
 def _run(todo: Sequence[Cell], out: Path, executor: Executor | None, workers: int | None,
@@ -182,7 +214,7 @@ def _run(todo: Sequence[Cell], out: Path, executor: Executor | None, workers: in
     if not todo:
         return 0
     failed = 0
-    shared = ship(c.dataset for c in todo) if ship_data else None
+    shared = ship(name for c in todo for name in fingerprints(c).values() if name) if ship_data else None
     cell_fn = functools.partial(run_cell, out_dir=str(out), device=device)
     with executor_for(executor, workers) as pool:
         for cell, outcome in pool.map_unordered(cell_fn, todo, shared):
@@ -205,8 +237,9 @@ def write_tables(rows: Sequence[Mapping[str, Any]], grid: Grid, out: Path) -> di
     kind = "normalized" if normalized else "return"
     values = [f"{when}_{measure}_{k}" for k in keys for when in ("final", "best") for measure in ("return",
                                                                                                   "normalized")]
-    summary = group_mean_ci(ok, SUMMARY_KEYS, values, where="ok")
-    table = [{"row": f"{slug(str(s['dataset']))} ep{s['episodes'] or 'all'}", "algo": s["algo"],
+    mixed = [key for key in MIX_FIELDS if any(key in r for r in rows)]
+    summary = group_mean_ci(ok, (*SUMMARY_KEYS, *mixed), values, where="ok")
+    table = [{"row": _label(s), "algo": s["algo"],
               "config": s["config"] or "defaults", "seeds ok": f"{s['n']}/{s['n_rows']}",
               **{f"{when} σ={sigma:g}": format_mean_ci(s[f"{when}_{kind}_{k}_mean"], s[f"{when}_{kind}_{k}_ci95"])
                  for sigma, k in zip(grid.action_noise, keys, strict=False) for when in ("final", "best")}}
@@ -223,3 +256,13 @@ def write_tables(rows: Sequence[Mapping[str, Any]], grid: Grid, out: Path) -> di
                                out / "results.json"),
             "summary": write_csv(summary, out / "summary.csv"),
             "md": write_markdown(text, out / "results.md")}
+
+
+def _label(summary: Mapping[str, Any]) -> str:
+    """A summary row's data: ``halfcheetah-expert ep7``, then ``sub0.15`` and ``+ <synthetic> (real 0.5)`` if set."""
+    label = f"{slug(str(summary['dataset']))} ep{summary['episodes'] or 'all'}"
+    if summary.get("subset") is not None:
+        label += f" sub{summary['subset']:g}"
+    if summary.get("synthetic"):
+        label += f" + {slug(str(summary['synthetic']))} (real {summary['real_ratio']:g})"
+    return label

@@ -13,6 +13,9 @@ options (only the fields given are recorded; the others keep the config's defaul
     eval_every = 5000              # updates between points of the learning curve; 0: only after the last
     eval_episodes = 10             # evaluation episodes per point and σ
     action_noise = [0.0, 0.1]      # the evaluated σ (default); every cell reports final and best for each
+    subset = [0.15, 1]             # a seeded random share of the transitions, whole episodes (1 = all, the default)
+    synthetic = ["", "runs/synther.hdf5"]   # a synthetic set mixed into every minibatch ("" = none, the default)
+    real_ratio = 0.5               # share of each minibatch from the dataset when a synthetic set is mixed in
 
     [config]                       # fields both configs have (steps, batch_size, lr, hidden, ...), for every algo
     steps = 100000
@@ -23,8 +26,10 @@ options (only the fields given are recorded; the others keep the config's defaul
     [[iql]]
     expectile = 0.9
 
-A cell's ``seed`` seeds the networks, minibatches and smoothing noise and selects the evaluation episodes
-(``eval_seeds(seed, ·)``), as ``offrl train --seed`` does.
+A cell's ``seed`` seeds the networks, minibatches and smoothing noise, draws its subset and selects the evaluation
+episodes (``eval_seeds(seed, ·)``), as ``offrl train --seed`` does. ``subset``, ``synthetic`` and ``real_ratio`` are
+``offrl train``'s ``--subset``, ``--synthetic`` and ``--real-ratio``; a cell without them has the id and the run it
+had before they existed.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from trajaug.core import defaults
 from trajaug.core.config import parse_config
 from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.cells import digest, listed, read_grid_file, seed_list, slug
+from trajaug.offrl.replay import REAL_RATIO
 from trajaug.offrl.train import ALGORITHMS
 
 Pairs = tuple[tuple[str, Any], ...]
@@ -47,7 +53,10 @@ Pairs = tuple[tuple[str, Any], ...]
 EVAL_EVERY = 5000
 EVAL_EPISODES = 10
 """``offrl train``'s defaults (CORL's): a curve point every 5000 updates, 10 episodes each."""
-RUN_OPTIONS = ("datasets", "algos", "seeds", "episodes", "eval_every", "eval_episodes", "action_noise")
+RUN_OPTIONS = ("datasets", "algos", "seeds", "episodes", "eval_every", "eval_episodes", "action_noise", "subset",
+               "synthetic", "real_ratio")
+MIX_FIELDS = ("subset", "synthetic", "real_ratio")
+"""Cell fields recorded (and hashed into the id) only when set: a cell without them keeps its earlier id."""
 SHARED_TABLE = "config"
 
 
@@ -65,16 +74,34 @@ class Cell:
     """The evaluated σ (Gaussian noise on executed actions, in units of the action)."""
     config: Pairs = ()
     """The config fields the grid sets ([config] and the algorithm's table); the others keep their defaults."""
+    subset: float | None = None
+    """Train on this share of the transitions, whole episodes drawn with the seed; None: all."""
+    synthetic: str | None = None
+    """A synthetic dataset (name or file) mixed into every minibatch; None: the dataset alone."""
+    real_ratio: float = REAL_RATIO
+    """Share of each minibatch drawn from the dataset (used with ``synthetic`` only)."""
 
     def to_dict(self) -> dict[str, Any]:
         record = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        for key in MIX_FIELDS:
+            if record[key] is None or (key == "real_ratio" and self.synthetic is None):
+                del record[key]
         return {**record, "action_noise": list(self.action_noise), "config": _plain(self.config)}
 
     @property
     def cell_id(self) -> str:
-        """Readable and unique: ``<dataset>-ep<N>-<algo>-s<seed>-<hash of every field>``."""
-        return (f"{slug(self.dataset)}-ep{self.episodes or 'all'}-{self.algo}-s{self.seed}-"
+        """Readable and unique: ``<dataset>-ep<N>[-sub<fraction>][-x<synthetic>]-<algo>-s<seed>-<hash of every
+        field>``."""
+        mix = (f"-sub{self.subset:g}" if self.subset is not None else "") + (
+            f"-x{slug(self.synthetic)}" if self.synthetic is not None else "")
+        return (f"{slug(self.dataset)}-ep{self.episodes or 'all'}{mix}-{self.algo}-s{self.seed}-"
                 f"{digest(self.to_dict())}")
+
+    def mix(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~trajaug.offrl.train.train_offrl` for the subset and the real ratio
+        (the synthetic dataset itself is loaded by the cell)."""
+        return {**({"subset": self.subset} if self.subset is not None else {}),
+                **({"real_ratio": self.real_ratio} if self.synthetic is not None else {})}
 
     def algo_config(self) -> Any:
         """The :class:`TD3BCConfig` / :class:`IQLConfig` of this cell."""
@@ -100,12 +127,17 @@ class Grid:
     variants: tuple[tuple[str, tuple[Pairs, ...]], ...] = ()
     """Per algorithm, its variants: the fields each sets ([config] merged with one of the algorithm's tables); an
     algorithm without any runs its config's defaults."""
+    subset: tuple[float | None, ...] = (None,)
+    synthetic: tuple[str | None, ...] = (None,)
+    real_ratio: float = REAL_RATIO
 
     def cells(self) -> list[Cell]:
         variants = dict(self.variants)
-        return [Cell(dataset, algo, seed, episodes, self.eval_every, self.eval_episodes, self.action_noise, config)
-                for dataset in self.datasets for episodes in self.episodes for algo in self.algos
-                for config in variants.get(algo, ((),)) for seed in self.seeds]
+        return [Cell(dataset, algo, seed, episodes, self.eval_every, self.eval_episodes, self.action_noise, config,
+                     subset, synthetic, self.real_ratio)
+                for dataset in self.datasets for episodes in self.episodes for subset in self.subset
+                for synthetic in self.synthetic for algo in self.algos for config in variants.get(algo, ((),))
+                for seed in self.seeds]
 
     def to_dict(self) -> dict[str, Any]:
         record = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
@@ -142,6 +174,14 @@ class Grid:
         if "action_noise" in values:
             kwargs["action_noise"] = _distinct(what, "action_noise", [_sigma(what, x)
                                                                        for x in listed(values["action_noise"])])
+        if "subset" in values:
+            kwargs["subset"] = _distinct(what, "subset", [_fraction(what, "subset", x, open_low=True)
+                                                           for x in listed(values["subset"])])
+        if "synthetic" in values:
+            kwargs["synthetic"] = _distinct(what, "synthetic", [_text(what, "synthetic", x) if x != "" else None
+                                                                 for x in listed(values["synthetic"])])
+        if "real_ratio" in values:
+            kwargs["real_ratio"] = _fraction(what, "real_ratio", values["real_ratio"], open_low=False)
         for algo in ALGORITHMS:
             if algo in values and algo not in kwargs.get("algos", cls.algos):
                 raise TrajaugInputError(f"{what}: [{algo}] is given but {algo} is not in algos")
@@ -219,6 +259,15 @@ def _sigma(what: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise TrajaugInputError(f"{what}: action_noise: {value!r} is not a finite number ≥ 0")
     return float(value)
+
+
+def _fraction(what: str, key: str, value: Any, open_low: bool) -> float | None:
+    """A number in (0, 1] (``open_low``; 1 → None: all) or in [0, 1]."""
+    low = "(0" if open_low else "[0"
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value > 1
+            or value < 0 or (open_low and value == 0)):
+        raise TrajaugInputError(f"{what}: {key}: {value!r} is not a number in {low}, 1]")
+    return None if open_low and value == 1 else float(value)
 
 
 def _distinct(what: str, key: str, items: list[Any]) -> tuple[Any, ...]:

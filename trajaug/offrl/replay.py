@@ -19,10 +19,18 @@ row layout ``[s | a | r | 1 − d | s']``: a batch is one ``index_select`` of ro
 seeded ``torch.Generator`` (CORL's replay buffer samples the same way), and ``[s, a]``, the critics' input, is a view.
 The buffer is resident on the training device (moved once); the row indices are drawn on the CPU generator and moved
 per batch (B integers), so every device samples the same minibatches.
+
+**Real + synthetic** (SynthER's way of training on an upsampled dataset): with a synthetic set, the buffer holds the
+real rows first and the synthetic rows after them, normalized and scaled alike (by the real data's statistics), and
+every batch of B draws exactly ``round(real_ratio · B)`` rows uniformly from the real part and the rest uniformly from
+the synthetic part, real first (SynthER's online agents mix at ``real_ratio = 0.5``; 0: the synthetic set alone).
+Without one, the buffer and its draws are exactly those of a plain run. :func:`episode_subset` makes the smaller
+real datasets such sets are compared on.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,6 +39,9 @@ import torch
 
 from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
+
+REAL_RATIO = 0.5
+"""Default share of each minibatch drawn from the real data when a synthetic set is mixed in (SynthER's r)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,23 @@ def transitions(dataset: Dataset, what: str = "dataset") -> Transitions:
                        int((dataset.timeouts[keep] & ~terminals).sum()))
 
 
+def episode_subset(dataset: Dataset, fraction: float, seed: int) -> Dataset:
+    """A seeded random subset of whole episodes of ``dataset`` holding ``fraction`` ∈ (0, 1] of its transitions.
+
+    The episodes are shuffled by ``numpy.random.default_rng(seed)`` and taken in that order until they hold at least
+    ⌈fraction · N⌉ of the N rows, so the subset holds that many rows plus less than one episode; they are returned in
+    the dataset's own order. Not the first episodes: a replay dataset's first episodes are its earliest, worst ones.
+    ``fraction`` 1 returns ``dataset`` itself. Raises :class:`TrajaugInputError` for a fraction outside (0, 1]."""
+    if not 0 < fraction <= 1:
+        raise TrajaugInputError(f"subset: {fraction!r} is not a fraction in (0, 1]")
+    if fraction == 1:
+        return dataset
+    order = np.random.default_rng(seed).permutation(dataset.n_episodes)
+    held = np.cumsum(dataset.episode_lengths()[order])
+    count = int(np.searchsorted(held, math.ceil(fraction * len(dataset)))) + 1
+    return dataset.select_episodes(np.sort(order[:count]))
+
+
 def observation_stats(observations: np.ndarray, eps: float, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std + eps) of the observations in float64, CORL's ``compute_mean_std``; (0, 1) if not ``normalize``."""
     if not normalize:
@@ -106,27 +134,50 @@ class Batch(NamedTuple):
 
 
 class Replay:
-    """All transitions as one resident tensor; :meth:`sample` draws batches with its own seeded generator."""
+    """All transitions as one resident tensor; :meth:`sample` draws batches with its own seeded generator.
+
+    ``synthetic``: transitions appended after the real ones (:attr:`real` rows), each batch drawing
+    ``round(real_ratio · B)`` real rows and the rest synthetic (see the module docstring)."""
 
     def __init__(self, data: Transitions, obs_mean: np.ndarray, obs_std: np.ndarray, reward_scale: float = 1.0,
-                 seed: int = 0, device: str | torch.device = "cpu") -> None:
+                 seed: int = 0, device: str | torch.device = "cpu", synthetic: Transitions | None = None,
+                 real_ratio: float = REAL_RATIO) -> None:
+        if not 0 <= real_ratio <= 1:
+            raise TrajaugInputError(f"real_ratio: {real_ratio!r} is not in [0, 1]")
+
+        def packed(part: Transitions) -> np.ndarray:
+            rewards = part.rewards.astype(np.float64) * reward_scale
+            return np.concatenate([normalized(part.observations), part.actions, rewards[:, None],
+                                   (~part.terminals)[:, None], normalized(part.next_observations)], axis=1)
+
         def normalized(observations: np.ndarray) -> np.ndarray:
             return (observations.astype(np.float64) - obs_mean) / obs_std
 
         self.obs_dim, self.act_dim = data.observations.shape[1], data.actions.shape[1]
-        rewards = data.rewards.astype(np.float64) * reward_scale
-        packed = np.concatenate([normalized(data.observations), data.actions, rewards[:, None],
-                                 (~data.terminals)[:, None], normalized(data.next_observations)], axis=1)
-        self.rows = torch.from_numpy(np.ascontiguousarray(packed, dtype=np.float32)).to(device)
+        parts = [packed(data)] if synthetic is None else [packed(data), packed(synthetic)]
+        self.rows = torch.from_numpy(np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)).to(device)
+        self.real = len(data)  # rows 0 … real − 1 are real, the others synthetic
+        self.real_ratio = real_ratio if synthetic is not None else 1.0
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def sample(self, batch_size: int) -> Batch:
-        """``batch_size`` transitions drawn uniformly with replacement."""
-        index = torch.randint(0, len(self.rows), (batch_size,), generator=self.generator)
+        """``batch_size`` transitions drawn uniformly with replacement (from each part, with a synthetic set)."""
+        if self.real == len(self.rows):
+            index = torch.randint(0, len(self.rows), (batch_size,), generator=self.generator)
+        else:
+            real = round(self.real_ratio * batch_size)
+            index = torch.cat([self._draw(0, self.real, real),
+                               self._draw(self.real, len(self.rows), batch_size - real)])
         return self.batch(index.to(self.rows.device, non_blocking=True))
+
+    def _draw(self, low: int, high: int, count: int) -> torch.Tensor:
+        """``count`` row indices uniform in [low, high) (none drawn for count 0)."""
+        if count == 0:
+            return torch.zeros(0, dtype=torch.int64)
+        return torch.randint(low, high, (count,), generator=self.generator)
 
     def batch(self, index: torch.Tensor) -> Batch:
         """The transitions at row ``index`` (a (B,) int64 tensor), in that order."""

@@ -12,6 +12,12 @@ Seeds: ``seed`` initialises the networks (torch's global generator), and derived
 and TD3's smoothing noise (``torch.Generator``s of their own), so evaluation never shifts them: the same seed, data
 and config give identical weights whatever ``eval_every`` (one thread, ``torch.use_deterministic_algorithms``).
 
+Real + synthetic (SynthER's setting): ``synthetic`` is a second dataset (an augmented set, SynthER's samples, bdm's
+reverse rollouts) whose transitions fill ``1 − real_ratio`` of every minibatch (:class:`~trajaug.offrl.replay.Replay`);
+the states are normalized, the rewards scaled and the action bound read from the real data alone. ``subset``: train
+on :func:`~trajaug.offrl.replay.episode_subset` of the (first ``episodes`` of the) dataset, drawn with ``seed``.
+Without either, a run is exactly what it was before they existed.
+
 ``device`` (a run option: :mod:`trajaug.core.device`): the networks are initialised on the CPU and moved there, the
 replay buffer is resident there (moved once); the generators stay on the CPU, so every device draws the same batches
 and noise. Evaluation runs on a CPU copy of the actor, and the returned actor is on the CPU.
@@ -41,7 +47,7 @@ from trajaug.datasets.info import summarize
 from trajaug.offrl.checkpoint import save_checkpoint
 from trajaug.offrl.iql import IQL, IQLConfig
 from trajaug.offrl.nets import Actor
-from trajaug.offrl.replay import Replay, observation_stats, transitions
+from trajaug.offrl.replay import REAL_RATIO, Replay, episode_subset, observation_stats, transitions
 from trajaug.offrl.td3bc import TD3BC, TD3BCConfig
 from trajaug.sim.evaluate import evaluate_policy, task_info
 from trajaug.sim.rollout import make_env
@@ -111,12 +117,28 @@ def _check(dataset: Dataset, algo: str, config: Any, seed: int, eval_every: int,
         raise OutputExistsError(f"{out}: already exists and is not empty (use --force to overwrite)")
 
 
+def _check_mix(dataset: Dataset, synthetic: Dataset | None, real_ratio: float, subset: float | None) -> None:
+    """Refuse a subset fraction outside (0, 1], a real ratio outside [0, 1], and a synthetic set of another task."""
+    if subset is not None and not 0 < subset <= 1:
+        raise TrajaugInputError(f"subset: {subset!r} is not a fraction in (0, 1]")
+    if not 0 <= real_ratio <= 1:
+        raise TrajaugInputError(f"real_ratio: {real_ratio!r} is not in [0, 1]")
+    if synthetic is None:
+        return
+    if (synthetic.obs_dim, synthetic.act_dim) != (dataset.obs_dim, dataset.act_dim):
+        raise TrajaugInputError(f"synthetic: observations and actions of size {synthetic.obs_dim} and "
+                                f"{synthetic.act_dim}, the dataset's are {dataset.obs_dim} and {dataset.act_dim}")
+    if None not in (synthetic.env_id, dataset.env_id) and synthetic.env_id != dataset.env_id:
+        raise TrajaugInputError(f"synthetic: holds {synthetic.env_id} data, the dataset {dataset.env_id}")
+
+
 def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | Path | None = None, *,
                 seed: int = 0, eval_every: int = 5000, eval_episodes: int = 10,
                 eval_noise: Sequence[float] = defaults.EVAL_NOISE, force: bool = False,
                 provenance: Mapping[str, Any] | None = None,
                 progress: Callable[[int], None] | None = None,
-                device: str | torch.device = "cpu") -> tuple[Actor, dict[str, Any]]:
+                device: str | torch.device = "cpu", synthetic: Dataset | None = None, real_ratio: float = REAL_RATIO,
+                subset: float | None = None) -> tuple[Actor, dict[str, Any]]:
     """Train ``algo`` (``"td3bc"`` or ``"iql"``) on ``dataset``; returns (policy in eval mode, metrics).
 
     ``config``: a :class:`TD3BCConfig` / :class:`IQLConfig` (default: CORL's). ``eval_every``: updates between
@@ -124,19 +146,29 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
     With ``out_dir``, writes ``policy.pt``, ``config.json``, ``curve.json``, ``curve.png`` and ``metrics.json``
     (last); a non-empty ``out_dir`` raises :class:`OutputExistsError` before training unless ``force``.
     ``progress(n)`` is called every 1000 updates. ``device``: where the networks train (``auto``, ``cpu``,
-    ``cuda[:N]``, ``mps``; recorded in the metrics under ``"device"``). Bad input raises :class:`TrajaugInputError`.
+    ``cuda[:N]``, ``mps``; recorded in the metrics under ``"device"``). ``synthetic``: transitions to mix into
+    every minibatch, ``1 − real_ratio`` of it (recorded under ``"synthetic"``); ``subset``: a fraction in (0, 1]
+    of the dataset's transitions, whole episodes drawn with ``seed`` (recorded under ``"subset"``); see the module
+    docstring. Bad input raises :class:`TrajaugInputError`.
     """
     config = config if config is not None else ALGORITHMS.get(algo, (TD3BCConfig,))[0]()
     out = Path(out_dir) if out_dir is not None else None
     _check(dataset, algo, config, seed, eval_every, eval_episodes, out, force)
+    _check_mix(dataset, synthetic, real_ratio, subset)
     where = resolve_device(device)
+    whole = len(dataset)
+    if subset is not None and subset < 1:
+        dataset = episode_subset(dataset, subset, seed)
     data = transitions(dataset)
+    extra = transitions(synthetic, "synthetic") if synthetic is not None else None
     learner_cls = ALGORITHMS[algo][1]
     reward_scale = learner_cls.reward_scale(config, dataset)
     mean, std = observation_stats(data.observations, config.obs_eps, config.normalize_obs)
-    replay = Replay(data, mean, std, reward_scale, seed=_stream(seed, 1), device=where)
-    if data.dropped:
-        warnings.warn(f"{data.dropped} episode-end rows without a stored next observation left out (their "
+    replay = Replay(data, mean, std, reward_scale, seed=_stream(seed, 1), device=where, synthetic=extra,
+                    real_ratio=real_ratio)
+    dropped = data.dropped + (extra.dropped if extra is not None else 0)
+    if dropped:
+        warnings.warn(f"{dropped} episode-end rows without a stored next observation left out (their "
                       "successor is unknown; terminals and stored timeouts are kept)", UserWarning, stacklevel=2)
     noise_levels = [float(sigma) for sigma in eval_noise] if eval_episodes else []
     points: list[dict[str, Any]] = []
@@ -173,6 +205,12 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
     metrics = _metrics(algo, config, seed, losses.cpu(), learner_cls.LOSSES, wall, eval_wall, points, dataset, data,
                        reward_scale, eval_episodes)
     metrics["device"] = device_record(where)
+    if subset is not None:
+        metrics["subset"] = {"fraction": subset, "seed": seed, "episodes": dataset.n_episodes,
+                             "transitions": len(dataset), "of_transitions": whole}
+    if synthetic is not None and extra is not None:
+        metrics["synthetic"] = {"real_ratio": real_ratio, "transitions": len(extra), "dropped_rows": extra.dropped,
+                                "terminals": int(extra.terminals.sum()), "dataset": summarize(synthetic)}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         resolved = {"algorithm": algo, "env_id": dataset.env_id, "seed": seed, "config": config.to_dict(),

@@ -2,6 +2,7 @@
 
 :class:`BenchConfig` holds what the reference table (:class:`SeedTableConfig`) and the few-demo study
 (:class:`FewDemoConfig`) have in common; :func:`resolve_quick` applies the quick profile once, for both.
+:class:`OffRLBenchConfig` is the augmentation → offline-RL benchmark's (its own quick profile: :data:`QUICK_OFFRL`).
 """
 
 from __future__ import annotations
@@ -115,12 +116,75 @@ QUICK_METHOD_CONFIG: dict[str, dict[str, Any]] = {
 }
 """Per method: the quick profile's budgets."""
 
-B = TypeVar("B", bound=BenchConfig)
+B = TypeVar("B", bound="BenchConfig | OffRLBenchConfig")
 
 
 def resolve_quick(config: B) -> B:
-    """Apply the quick profile's budgets when ``quick`` (values that differ from the class's defaults are kept)."""
+    """Apply the quick profile's budgets when ``quick`` (values that differ from the class's defaults are kept):
+    :data:`QUICK`, or :data:`QUICK_OFFRL` for the offline-RL benchmark."""
     if not config.quick:
         return config
     default = type(config)()
-    return dataclasses.replace(config, **{k: v for k, v in QUICK.items() if getattr(config, k) == getattr(default, k)})
+    profile = QUICK_OFFRL if isinstance(config, OffRLBenchConfig) else QUICK
+    return dataclasses.replace(config, **{k: v for k, v in profile.items()
+                                          if getattr(config, k) == getattr(default, k)})
+
+
+PARTS = ("sanity", "augmentation")
+"""The offline-RL benchmark's parts: the algorithms on full datasets, and the augmentation table."""
+SANITY_DATASETS = ("halfcheetah-medium-replay", "hopper-medium-replay", "walker2d-medium-replay")
+AUGMENTATION_DATASETS = ("walker2d-medium-replay", "halfcheetah-medium-replay")
+SUBSET_ROW, FULL_ROW = "subset", "full"
+"""The augmentation table's rows without a synthetic set: the subset alone, and the whole dataset (the ceiling)."""
+OFFRL_ROWS = (SUBSET_ROW, "synther", "synther:relabel=simulator", "bdm", FULL_ROW)
+OFFRL_ALGOS = ("td3bc", "iql")
+
+
+@dataclass(frozen=True)
+class OffRLBenchConfig:
+    """Augmentation → offline RL: TD3+BC and IQL on a subset of a dataset, with and without each method's
+    synthetic set mixed into every minibatch, against the subset alone and the whole dataset; and a sanity part
+    (BC, TD3+BC, IQL on whole datasets)."""
+
+    part: str = setting("augmentation", choices=PARTS)
+    """sanity: BC, TD3+BC and IQL on whole datasets; augmentation: the subset / synthetic-set / full table."""
+    datasets: tuple[str, ...] = ()
+    """Dataset names or files, comma-separated; empty: the part's own (sanity: halfcheetah, hopper and walker2d
+    medium-replay; augmentation: walker2d and halfcheetah medium-replay)."""
+    rows: tuple[str, ...] = OFFRL_ROWS
+    """Augmentation rows, comma-separated: subset (the subset alone), full (the whole dataset), or a seed-table
+    row whose set, made from the subset, is mixed in (synther, bdm, an ablation METHOD:key=value[:key=value…])."""
+    algos: tuple[str, ...] = setting(OFFRL_ALGOS, choices=OFFRL_ALGOS)
+    """Offline-RL algorithms, comma-separated (the sanity part adds BC)."""
+    subset: float = setting(0.15, above=0, maximum=1)
+    """Share of each dataset's transitions the augmentation rows train on (whole episodes drawn with the seed)."""
+    real_ratio: float = setting(0.5, minimum=0, maximum=1)
+    """Share of every minibatch from the real subset when a synthetic set is mixed in (SynthER's r = 0.5)."""
+    per_episode: int = setting(10, minimum=1)
+    """Size of the synthetic sets: SynthER samples this many times the subset's transitions, bdm starts this many
+    traces per subset episode."""
+    updates: int = setting(100_000, minimum=1)
+    """Updates of every run (BC's steps in the sanity part); CORL trains 1M, see docs/offrl.md for this default."""
+    eval_every: int = setting(10_000, minimum=0)
+    """Updates between points of the learning curves (0: only after the last)."""
+    eval_episodes: int = setting(10, minimum=1, maximum=1000)
+    """Evaluation episodes per point of a curve and noise level (CORL: 10)."""
+    action_noise: tuple[float, ...] = setting((0.0,), minimum=0)
+    """Evaluation noise levels σ, comma-separated (0 = standard evaluation)."""
+    seeds: int = setting(3, minimum=1)
+    """Seeds first_seed..first_seed+N-1 (each seeds the subset, the synthetic sets, training and evaluation)."""
+    first_seed: int = setting(0, minimum=0)
+    """First seed; choose settings on other seeds (e.g. from 100) than the reported ones."""
+    quick: bool = False
+    """Tiny budgets for a smoke check (not for results)."""
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+    def part_datasets(self) -> tuple[str, ...]:
+        """The datasets this part runs on."""
+        return self.datasets or (SANITY_DATASETS if self.part == "sanity" else AUGMENTATION_DATASETS)
+
+
+QUICK_OFFRL: dict[str, Any] = {"updates": 200, "eval_every": 100, "eval_episodes": 2, "seeds": 1, "per_episode": 1}
+"""The offline-RL benchmark's quick profile (the methods' budgets are :data:`QUICK_METHOD_CONFIG`'s)."""
