@@ -1,13 +1,15 @@
 """Speed of the adversarial phase (CAT / GAIL generator training) against the simulator, side by side.
 
     .venv/bin/python bench/bench_adversarial.py [--previous COMMIT[,COMMIT…]] [--repeats 2] [--full-run]
-        [--layouts 8x256,32x64] [--settings "ppo_epochs=2;hidden=64,64"] [--out docs/results/bench-adversarial]
+        [--layouts default,8x256] [--settings "ppo_epochs=2;hidden=64,64"] [--out docs/results/bench-adversarial]
 
 On the first 7 halfcheetah-expert demos, in one run and in alternating order (so that a change of load hits every
 row alike), this measures
 
 * ``mujoco``: raw MuJoCo, ``mj_step(nstep=frame_skip)`` on one ``MjData`` with random controls (env steps/s);
 * ``gymnasium``: a plain loop of ``gymnasium.make("HalfCheetah-v5").step`` with random actions;
+* ``vector task``: 32 copies stepped together by ``trajaug.sim.vector_task.VectorTask`` (as the generator's
+  environments are), their MuJoCo steps on one thread and on two;
 * ``adversarial``: the marginal rate of the adversarial phase of CAT's default config, warm start off: two
   trainings differing only in ``total_steps`` (``--small`` vs ``--large``), Δsteps / Δwall, so PPO's set-up is
   not counted, its updates are; for this source tree and, with ``--previous``, for each of those commits'
@@ -18,9 +20,9 @@ row alike), this measures
 
 ``--settings`` times this tree with other CAT settings (``;``-separated variants of ``key=value`` pairs joined by
 ``:``, as in a row string; speed only: a variant's results are not the default's). ``--layouts`` times this tree
-with other PPO layouts (n_envs × n_steps; the first is the row ``adversarial``, the
-previous commit runs with it). Each rate is the median over ``--repeats``; the table gives each as a share of the
-Gymnasium loop.
+with other PPO layouts (n_envs × n_steps, or ``default``: the timed tree's own; the first is the row
+``adversarial``, and the previous commits run with it). Each rate is the median over ``--repeats``; the table
+gives each as a share of the Gymnasium loop.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ except ImportError:  # a commit from before it
 from trajaug.datasets.registry import load
 torch.set_num_threads(1)
 demos = load("halfcheetah-expert").first_episodes(7)
-n_envs, n_steps = int(sys.argv[3]), int(sys.argv[4])
-config = CATConfig(total_steps=int(sys.argv[2]), bc_warmstart_steps=0, n_envs=n_envs, n_steps=n_steps)
+layout = {} if sys.argv[3] == "default" else {"n_envs": int(sys.argv[3]), "n_steps": int(sys.argv[4])}
+config = CATConfig(total_steps=int(sys.argv[2]), bc_warmstart_steps=0, **layout)
 if len(sys.argv) > 5:  # a --settings variant: key=value pairs joined by ':'
     from trajaug.core.config import parse_config
     pairs = dict(pair.split("=", 1) for pair in sys.argv[5].split(":"))
@@ -112,6 +114,24 @@ def mujoco_rate(steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - started)
 
 
+def vector_rate(steps: int, threads: int, copies: int = 32, seed: int = 0) -> float:
+    """Env steps/s of ``copies`` environments stepped together by ``trajaug.sim.vector_task.VectorTask`` with its
+    MuJoCo steps on ``threads`` threads (random controls, no resets: HalfCheetah never ends)."""
+    from trajaug.sim.rollout import make_env
+    from trajaug.sim.vector_task import VectorTask
+
+    task = VectorTask([make_env(ENV_ID) for _ in range(copies)], threads=threads)
+    for k, env in enumerate(task.envs):
+        env.reset(seed=seed + k)
+    controls = np.random.default_rng(seed).uniform(-1, 1, (steps // copies, copies, task.model.nu))
+    started = time.perf_counter()
+    for control in controls:
+        task.step(control)
+    rate = len(controls) * copies / (time.perf_counter() - started)
+    task.close()
+    return rate
+
+
 def gymnasium_rate(steps: int, seed: int = 0) -> float:
     """Env steps/s of a plain ``gymnasium.make(ENV_ID).step`` loop (time limit and wrappers included)."""
     import gymnasium as gym
@@ -127,16 +147,21 @@ def gymnasium_rate(steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def train_seconds(source: Path, steps: int, layout: tuple[int, int], settings: str = "") -> float:
-    """Wall seconds of ``AdversarialTrainer.train`` at ``steps`` adversarial steps with ``layout`` = (n_envs,
-    n_steps) and the ``settings`` pairs (``key=value:…``), trajaug taken from ``source``."""
-    result = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, str(source), str(steps), *map(str, layout),
+Layout = tuple[int, int] | None
+"""(n_envs, n_steps) of a timed training; None: the timed tree's own defaults."""
+
+
+def train_seconds(source: Path, steps: int, layout: Layout, settings: str = "") -> float:
+    """Wall seconds of ``AdversarialTrainer.train`` at ``steps`` adversarial steps with ``layout`` and the
+    ``settings`` pairs (``key=value:…``), trajaug taken from ``source``."""
+    shape = ["default", "default"] if layout is None else [str(n) for n in layout]
+    result = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, str(source), str(steps), *shape,
                              *([settings] if settings else [])],
                             check=True, capture_output=True, text=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def adversarial_rate(source: Path, small: int, large: int, layout: tuple[int, int], settings: str = "") -> float:
+def adversarial_rate(source: Path, small: int, large: int, layout: Layout, settings: str = "") -> float:
     """Marginal adversarial env steps/s: (large − small) / (wall(large) − wall(small))."""
     return (large - small) / (train_seconds(source, large, layout, settings)
                               - train_seconds(source, small, layout, settings))
@@ -168,19 +193,22 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=8192)
     parser.add_argument("--large", type=int, default=73728)
     parser.add_argument("--sim-steps", type=int, default=20000)
-    parser.add_argument("--layouts", default="8x256",
-                        help="comma-separated N_ENVSxN_STEPS PPO layouts of this tree to time (the first: the default)")
+    parser.add_argument("--layouts", default="default",
+                        help="comma-separated N_ENVSxN_STEPS PPO layouts of this tree to time (the first is the row "
+                             "'adversarial' and the previous commits' layout; 'default': each tree's own)")
     parser.add_argument("--settings", default="",
                         help="';'-separated variants of CAT settings (key=value pairs joined by ':') to time")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/results/bench-adversarial")
     args = parser.parse_args()
-    layouts = [(int(n), int(k)) for n, k in (layout.split("x") for layout in args.layouts.split(","))]
+    layouts: list[Layout] = [None if layout == "default" else (int(layout.split("x")[0]), int(layout.split("x")[1]))
+                             for layout in args.layouts.split(",")]
     from trajaug.core.report import markdown_table, write_json, write_markdown
 
-    rates: dict[str, list[float]] = {"mujoco": [], "gymnasium": []}
+    rates: dict[str, list[float]] = {"mujoco": [], "gymnasium": [], "vector task, 32 copies, 1 thread": [],
+                                     "vector task, 32 copies, 2 threads": []}
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {("adversarial" if i == 0 else f"adversarial, {n}×{k} layout"): (ROOT, (n, k), "")
-                for i, (n, k) in enumerate(layouts)}
+        runs = {("adversarial" if i == 0 else f"adversarial, {'×'.join(map(str, layout or ('default',)))} layout"):
+                (ROOT, layout, "") for i, layout in enumerate(layouts)}
         for variant in (v for v in args.settings.split(";") if v):
             runs[f"adversarial, {variant}"] = (ROOT, layouts[0], variant)
         previous = [commit for commit in args.previous.split(",") if commit]
@@ -191,6 +219,9 @@ def main() -> None:
         for _ in range(args.repeats):
             rates["mujoco"].append(mujoco_rate(args.sim_steps))
             rates["gymnasium"].append(gymnasium_rate(args.sim_steps))
+            for threads in (1, 2):
+                rates[f"vector task, 32 copies, {threads} thread{'s' if threads > 1 else ''}"].append(
+                    vector_rate(4 * args.sim_steps, threads))
             for name, (source, layout, settings) in runs.items():
                 rates[name].append(adversarial_rate(source, args.small, args.large, layout, settings))
                 print(name, f"{rates[name][-1]:.0f} steps/s", flush=True)
