@@ -1,6 +1,7 @@
 """Speed of the adversarial phase (CAT / GAIL generator training) against the simulator, side by side.
 
     .venv/bin/python bench/bench_adversarial.py [--previous COMMIT[,COMMIT…]] [--repeats 2] [--full-run]
+        [--full-run-previous]
         [--layouts default,8x256] [--settings "ppo_epochs=2;hidden=64,64"] [--out docs/results/bench-adversarial]
 
 On the first 7 halfcheetah-expert demos, in one run and in alternating order (so that a change of load hits every
@@ -15,8 +16,9 @@ row alike), this measures
   not counted, its updates are; for this source tree and, with ``--previous``, for each of those commits'
   ``trajaug/`` (extracted with ``git archive`` into a temp folder and run in a subprocess with the same Python);
 * with ``--full-run``: the wall time of a full default CAT run (``augment("cat", …)`` with ``CATConfig()`` and seed
-  0: warm start, 1.5M adversarial steps, sampling the 497 kept trajectories), for this tree and the first
-  ``--previous`` commit, with a sha256 of each output's observations and actions (equal: the same output).
+  0: warm start, 1.5M adversarial steps, sampling the 497 kept trajectories) of this tree, and with
+  ``--full-run-previous`` of the first ``--previous`` commit too, with a sha256 of each output's observations and
+  actions (equal: the same output).
 
 ``--settings`` times this tree with other CAT settings (``;``-separated variants of ``key=value`` pairs joined by
 ``:``, as in a row string; speed only: a variant's results are not the default's). ``--layouts`` times this tree
@@ -187,8 +189,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--previous", default="",
                         help="comma-separated commits of implementations to compare with")
-    parser.add_argument("--full-run", action="store_true",
-                        help="also time a full default CAT run (this tree and the first --previous)")
+    parser.add_argument("--full-run", action="store_true", help="also time a full default CAT run of this tree")
+    parser.add_argument("--full-run-previous", action="store_true",
+                        help="with --full-run, time the first --previous commit's full default run too")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--small", type=int, default=8192)
     parser.add_argument("--large", type=int, default=73728)
@@ -227,7 +230,7 @@ def main() -> None:
                 print(name, f"{rates[name][-1]:.0f} steps/s", flush=True)
         full_runs = []
         if args.full_run:
-            sources = [("this version", ROOT)] + [(c, Path(tmp) / c) for c in previous[:1]]
+            sources = [("this version", ROOT)] + [(c, Path(tmp) / c) for c in previous[:1] if args.full_run_previous]
             for name, source in sources:
                 full_runs.append({"implementation": name, **full_run(source)})
                 print(full_runs[-1], flush=True)
