@@ -218,36 +218,30 @@ def dynamics_errors(dataset: Dataset, rows: Sequence[int] | np.ndarray, env_id: 
 def simulate_next(dataset: Dataset, rows: np.ndarray, env_id: str) -> np.ndarray:
     """(len(rows), obs_dim) float64 observation reached from each row's state ``s_t`` by its action ``a_t``.
 
-    ``s_t`` is ``(qpos[t], qvel[t])`` when the dataset has them, else rebuilt from ``observations[t]``. One
-    environment is reused; the solver warm start is cleared before each step so results do not depend on the order
-    or the subset of rows.
+    ``s_t`` is ``(qpos[t], qvel[t])`` when the dataset has them, else rebuilt from ``observations[t]``; the step is
+    :func:`trajaug.sim.rollout.step_states`, so results do not depend on the order or the subset of rows.
     """
-    from trajaug.sim.rollout import make_env, restore, state_from_observation
+    from trajaug.sim.rollout import make_env, state_from_observation, step_states
 
     spec = spec_for(env_id)
     if dataset.obs_dim != spec.obs_dim or dataset.act_dim != spec.act_dim:
         raise TrajaugInputError(f"dataset has observations/actions of size {dataset.obs_dim}/{dataset.act_dim}, "
                                 f"{env_id} has {spec.obs_dim}/{spec.act_dim}")
     env = make_env(env_id)
-    model, data = env.unwrapped.model, env.unwrapped.data  # type: ignore[attr-defined]
+    model = env.unwrapped.model  # type: ignore[attr-defined]
     if dataset.qpos is not None and dataset.qvel is not None and (
             dataset.qpos.shape[1] != model.nq or dataset.qvel.shape[1] != model.nv):
         env.close()
         raise TrajaugInputError(f"dataset has qpos/qvel of size {dataset.qpos.shape[1]}/{dataset.qvel.shape[1]}, "
                                 f"{env_id} has {model.nq}/{model.nv}")
-    predicted = np.zeros((len(rows), dataset.obs_dim))
-    try:
-        for out, row in enumerate(rows):
-            if dataset.qpos is not None and dataset.qvel is not None:
-                qpos, qvel = dataset.qpos[row], dataset.qvel[row]
-            else:
-                qpos, qvel = state_from_observation(env, dataset.observations[row].astype(np.float64))
-            data.qacc_warmstart[:] = 0.0
-            restore(env, qpos, qvel)
-            predicted[out] = env.step(dataset.actions[row].astype(np.float64))[0]
-    finally:
-        env.close()
-    return predicted
+    if dataset.qpos is not None and dataset.qvel is not None:
+        qpos, qvel = dataset.qpos[rows].astype(np.float64), dataset.qvel[rows].astype(np.float64)
+    else:
+        states = [state_from_observation(env, dataset.observations[row].astype(np.float64)) for row in rows]
+        qpos = np.array([q for q, _ in states]).reshape(len(rows), model.nq)
+        qvel = np.array([v for _, v in states]).reshape(len(rows), model.nv)
+    env.close()
+    return step_states(env_id, qpos, qvel, dataset.actions[rows].astype(np.float64))["next_observations"]
 
 
 def _require_env(dataset: Dataset, env_id: str | None) -> str:

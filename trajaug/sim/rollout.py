@@ -176,3 +176,34 @@ def _to_arrays(env_id: str, traces: Sequence[_Trace | None]) -> dict[str, Any]:
             "next_observations": cat("next_observations"), "terminals": terminals, "timeouts": timeouts,
             "env_id": env_id, "qpos": cat("qpos"), "qvel": cat("qvel"),
             "source_episode": np.repeat(np.arange(len(done)), lengths)}
+
+
+STEP_CHUNK = 50_000
+"""Transitions stepped per :func:`rollout` call in :func:`step_states` (bounded memory for millions of rows)."""
+
+
+def step_states(env_id: str, qpos: np.ndarray, qvel: np.ndarray, actions: np.ndarray, n_envs: int = 64,
+                progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """One environment step from each given state: row i restores (qpos[i], qvel[i]) after a fresh reset (which
+    clears MuJoCo's solver warm start, so a row's outcome depends on nothing else) and applies actions[i], clipped
+    to the action box. qpos (N, nq), qvel (N, nv), actions (N, act_dim); returns ``next_observations``
+    (N, obs_dim) float64, ``rewards`` (N,) float64 and ``terminals`` (N,) bool, the values of ``env.step``.
+    ``progress`` gets one unit per row."""
+    parts = []
+    for start in range(0, len(actions), STEP_CHUNK):
+        chunk = np.arange(start, min(start + STEP_CHUNK, len(actions)))
+        jobs = [Job(seed=0, qpos=qpos[row], qvel=qvel[row], max_steps=1) for row in chunk]
+
+        def controller(job_ids: np.ndarray, steps: np.ndarray, _: np.ndarray, chunk: np.ndarray = chunk,
+                       ) -> np.ndarray:
+            return np.asarray(actions[chunk[job_ids]], np.float64)
+
+        _, stepped = rollout(env_id, jobs, controller, n_envs=n_envs, progress=progress)
+        assert stepped is not None and len(stepped["rewards"]) == len(chunk)  # one step per job, in job order
+        parts.append(stepped)
+    if not parts:
+        env = make_env(env_id)
+        obs_dim = env.observation_space.shape[0]  # type: ignore[index]
+        env.close()
+        return {"next_observations": np.zeros((0, obs_dim)), "rewards": np.zeros(0), "terminals": np.zeros(0, bool)}
+    return {key: np.concatenate([p[key] for p in parts]) for key in ("next_observations", "rewards", "terminals")}

@@ -4,8 +4,8 @@ A diffusion model samples whole transitions (s, a, r, s', terminal), and its s' 
 them physical. Relabelling keeps the sampled (s, a), restores s in the simulator (:func:`state_from_observation`:
 the positions the observation excludes set to 0, which the locomotion dynamics do not depend on), steps the action
 once and takes the environment's own s', reward and termination in place of the sampled ones. The step is
-:func:`trajaug.sim.rollout.rollout` with one-step jobs (each a fresh reset, then the restored state), so the values
-are ``env.step``'s — those ``trajaug datasets check --physics`` compares against.
+:func:`trajaug.sim.rollout.step_states` (each row a fresh reset, then the restored state), so the values are
+``env.step``'s — those ``trajaug datasets check --physics`` compares against.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ import numpy as np
 
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.progress import Progress, start_phase
-from trajaug.sim.rollout import Job, make_env, rollout, state_from_observation
+from trajaug.sim.rollout import make_env, state_from_observation, step_states
 
 RELABELS = ("none", "simulator")
 """``none``: keep the model's own s', r and terminal; ``simulator``: replace them by one simulator step."""
-CHUNK = 50_000
-"""Transitions stepped per :func:`rollout` call (bounded memory for millions of samples)."""
 
 
 @dataclass(frozen=True)
@@ -51,21 +49,11 @@ def step_once(env_id: str, observations: np.ndarray, actions: np.ndarray,
     """Restore each observation's state, apply its action (clipped to the action box) for one environment step,
     and return what the environment gives. ``progress`` is told of a phase of one unit per transition."""
     env = make_env(env_id)  # only to map observations to states
-    start_phase(progress, "relabelling: transitions", len(observations))
-    parts = []
-    for start in range(0, len(observations), CHUNK):
-        chunk = np.arange(start, min(start + CHUNK, len(observations)))
-        states = (state_from_observation(env, np.asarray(observations[row], np.float64)) for row in chunk)
-        jobs = [Job(seed=0, qpos=qpos, qvel=qvel, max_steps=1) for qpos, qvel in states]
-
-        def controller(job_ids: np.ndarray, steps: np.ndarray, _: np.ndarray, chunk: np.ndarray = chunk,
-                       ) -> np.ndarray:
-            return np.asarray(actions[chunk[job_ids]], np.float64)
-
-        _, stepped = rollout(env_id, jobs, controller, n_envs=64, progress=progress)
-        assert stepped is not None and len(stepped["rewards"]) == len(chunk)  # one step per job, in job order
-        parts.append(stepped)
+    states = [state_from_observation(env, np.asarray(row, np.float64)) for row in observations]
     env.close()
-    return Relabelled(next_observations=np.concatenate([p["next_observations"] for p in parts]),
-                      rewards=np.concatenate([p["rewards"] for p in parts]),
-                      terminals=np.concatenate([p["terminals"] for p in parts]))
+    qpos = np.array([q for q, _ in states]).reshape(len(states), -1)
+    qvel = np.array([v for _, v in states]).reshape(len(states), -1)
+    start_phase(progress, "relabelling: transitions", len(observations))
+    stepped = step_states(env_id, qpos, qvel, actions, progress=progress)
+    return Relabelled(next_observations=stepped["next_observations"], rewards=stepped["rewards"],
+                      terminals=stepped["terminals"])
