@@ -139,6 +139,8 @@ def test_summary_arithmetic() -> None:
     assert cat["augmented_return"] == pytest.approx(951.0)
     assert cat["bc_share_of_demo_return"] == pytest.approx(1.0)
     assert cat["reference_bc_return"] == 2906.3
+    assert cat["reference_bc_share"] == pytest.approx(2906.3 / 2439.8)  # the slides' 119%
+    assert cat["augmented_share_of_demo_return"] == pytest.approx(951.0 / 1000.0)
 
 
 def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
