@@ -189,3 +189,25 @@ def test_executor_for_lends_a_given_executor_and_closes_only_its_own() -> None:
         assert isinstance(local, LocalExecutor) and local.workers == 2
         assert dict(local.map_unordered(cell_sqrt, [9.0])) == {9.0: 3.0}
     assert local._pool is None  # closed on leaving the block
+
+
+def test_cell_ids_do_not_depend_on_how_a_path_is_spelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative and an absolute spelling of one file name one cell (a resumed run finds its cells whichever
+    way its output folder was given); registry names and different files keep their own ids."""
+    from trajaug.offrl.grid import Cell as OffRLCell
+
+    (tmp_path / "runs").mkdir()
+    for name in ("a.hdf5", "b.hdf5"):
+        (tmp_path / "runs" / name).write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    relative, absolute = "runs/a.hdf5", str(tmp_path / "runs" / "a.hdf5")
+    assert Cell(relative, 0).cell_id == Cell(absolute, 0).cell_id
+    assert Cell(relative, 0).training_id == Cell(absolute, 0, action_noise=0.1).training_id
+    assert Cell("halfcheetah-medium", 0, with_expert=relative).cell_id == \
+        Cell("halfcheetah-medium", 0, with_expert=absolute).cell_id
+    assert Cell(relative, 0).cell_id != Cell("runs/b.hdf5", 0).cell_id
+    assert Cell(relative, 0).to_dict()["dataset"] == relative  # the record keeps the user's spelling
+    assert OffRLCell(algo="iql", dataset=relative, seed=0).cell_id == \
+        OffRLCell(algo="iql", dataset=absolute, seed=0).cell_id
+    assert OffRLCell(algo="iql", dataset="halfcheetah-medium", seed=0, synthetic=relative).cell_id == \
+        OffRLCell(algo="iql", dataset="halfcheetah-medium", seed=0, synthetic=absolute).cell_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 import warnings
@@ -53,6 +54,14 @@ def slug(name: str) -> str:
     """A file-name-safe short form of a dataset name or path (its stem for a path)."""
     stem = Path(name).stem if ("/" in name or name.endswith((".hdf5", ".h5"))) else name
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_")[:40] or "data"
+
+
+def absolute_path(name: str | None) -> str | None:
+    """A file path (it has a ``/`` or an HDF5 suffix) made absolute against the working directory; a registry
+    name, a Minari id of a dataset not on disk here, or None as it is."""
+    if name is None or not ("/" in name or name.endswith((".hdf5", ".h5"))) or not Path(name).exists():
+        return name
+    return os.path.abspath(name)
 
 
 def digest(record: Mapping[str, Any]) -> str:
