@@ -109,14 +109,6 @@ class Grid:
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "bc": dict(self.bc)}
 
-    def _identity(self) -> dict[str, Any]:
-        """``to_dict`` with file paths made absolute, so a cell's ids do not depend on how its paths are spelled
-        (``runs/x.hdf5`` from the working directory and ``/abs/runs/x.hdf5`` name one cell)."""
-        record = self.to_dict()
-        for key in ("dataset", "with_expert"):
-            record[key] = absolute_path(record[key])
-        return record
-
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Grid:
         """From a TOML-like mapping (see the module docstring); bad keys or values raise TrajaugInputError."""
