@@ -27,9 +27,12 @@ from trajaug.bc.train import BCConfig
 from trajaug.core import defaults
 from trajaug.core.config import check_known_keys, parse_config
 from trajaug.core.errors import TrajaugInputError
-from trajaug.datasets.cells import absolute_path, digest, listed, read_grid_file, seed_list, slug
+from trajaug.datasets.cells import digest, listed, read_grid_file, seed_list, slug
 
 __all__ = ["Cell", "Grid", "read_grid_file", "slug"]
+
+PATHS = ("dataset", "with_expert")
+"""A cell's fields that name a dataset (hashed by absolute path, see ``digest``)."""
 
 
 @dataclass(frozen=True)
@@ -51,28 +54,20 @@ class Cell:
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "bc": dict(self.bc)}
 
-    def _identity(self) -> dict[str, Any]:
-        """``to_dict`` with file paths made absolute, so a cell's ids do not depend on how its paths are spelled
-        (``runs/x.hdf5`` from the working directory and ``/abs/runs/x.hdf5`` name one cell)."""
-        record = self.to_dict()
-        for key in ("dataset", "with_expert"):
-            record[key] = absolute_path(record[key])
-        return record
-
     @property
     def cell_id(self) -> str:
         """Readable and unique: ``<dataset>-ep<N>-s<seed>[-x<expert>][-n<σ>]-<hash of every field>``."""
         parts = self._training_parts()
         if self.action_noise:
             parts.append(f"n{self.action_noise:g}")
-        return "-".join(parts + [digest(self._identity())])
+        return "-".join(parts + [digest(self.to_dict(), PATHS)])
 
     @property
     def training_id(self) -> str:
         """Like ``cell_id`` but over the training fields only: cells that differ only in how they are evaluated
         (``action_noise``, ``eval_episodes``) share one trained policy under ``OUT/train/<training_id>/``."""
-        record = {k: v for k, v in self._identity().items() if k not in ("action_noise", "eval_episodes")}
-        return "-".join(self._training_parts() + [digest(record)])
+        record = {k: v for k, v in self.to_dict().items() if k not in ("action_noise", "eval_episodes")}
+        return "-".join(self._training_parts() + [digest(record, PATHS)])
 
     def _training_parts(self) -> list[str]:
         """The readable head of both ids: ``<dataset>``, ``ep<N>``, ``s<seed>`` and, with an expert, ``x<expert>``."""

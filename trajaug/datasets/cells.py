@@ -64,8 +64,11 @@ def absolute_path(name: str | None) -> str | None:
     return os.path.abspath(name)
 
 
-def digest(record: Mapping[str, Any]) -> str:
-    """First 8 hex digits of the sha256 of ``record`` as sorted-key JSON (the unique tail of a cell id)."""
+def digest(record: Mapping[str, Any], paths: Sequence[str] = ()) -> str:
+    """First 8 hex digits of the sha256 of ``record`` as sorted-key JSON (the unique tail of a cell id). The
+    ``paths`` fields (dataset names or files) are hashed as :func:`absolute_path` gives them, so an id does not
+    depend on how a file is spelled (``runs/x.hdf5`` from the working directory and ``/abs/runs/x.hdf5`` are one)."""
+    record = {key: absolute_path(value) if key in paths else value for key, value in record.items()}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
 
 

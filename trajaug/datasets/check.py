@@ -221,7 +221,7 @@ def simulate_next(dataset: Dataset, rows: np.ndarray, env_id: str) -> np.ndarray
     ``s_t`` is ``(qpos[t], qvel[t])`` when the dataset has them, else rebuilt from ``observations[t]``; the step is
     :func:`trajaug.sim.rollout.step_states`, so results do not depend on the order or the subset of rows.
     """
-    from trajaug.sim.rollout import make_env, state_from_observation, step_states
+    from trajaug.sim.rollout import make_env, states_from_observations, step_states
 
     spec = spec_for(env_id)
     if dataset.obs_dim != spec.obs_dim or dataset.act_dim != spec.act_dim:
@@ -237,9 +237,7 @@ def simulate_next(dataset: Dataset, rows: np.ndarray, env_id: str) -> np.ndarray
     if dataset.qpos is not None and dataset.qvel is not None:
         qpos, qvel = dataset.qpos[rows].astype(np.float64), dataset.qvel[rows].astype(np.float64)
     else:
-        states = [state_from_observation(env, dataset.observations[row].astype(np.float64)) for row in rows]
-        qpos = np.array([q for q, _ in states]).reshape(len(rows), model.nq)
-        qvel = np.array([v for _, v in states]).reshape(len(rows), model.nv)
+        qpos, qvel = states_from_observations(env, dataset.observations[rows])
     env.close()
     return step_states(env_id, qpos, qvel, dataset.actions[rows].astype(np.float64))["next_observations"]
 

@@ -44,7 +44,7 @@ from typing import Any
 from trajaug.core import defaults
 from trajaug.core.config import parse_config
 from trajaug.core.errors import TrajaugInputError
-from trajaug.datasets.cells import absolute_path, digest, listed, read_grid_file, seed_list, slug
+from trajaug.datasets.cells import digest, listed, read_grid_file, seed_list, slug
 from trajaug.offrl.replay import REAL_RATIO
 from trajaug.offrl.train import ALGORITHMS
 
@@ -95,15 +95,7 @@ class Cell:
         mix = (f"-sub{self.subset:g}" if self.subset is not None else "") + (
             f"-x{slug(self.synthetic)}" if self.synthetic is not None else "")
         return (f"{slug(self.dataset)}-ep{self.episodes or 'all'}{mix}-{self.algo}-s{self.seed}-"
-                f"{digest(self._identity())}")
-
-    def _identity(self) -> dict[str, Any]:
-        """``to_dict`` with file paths made absolute: the id does not depend on how a path is spelled."""
-        record = self.to_dict()
-        for key in ("dataset", "synthetic"):
-            if key in record:
-                record[key] = absolute_path(record[key])
-        return record
+                f"{digest(self.to_dict(), ('dataset', 'synthetic'))}")
 
     def mix(self) -> dict[str, Any]:
         """The keyword arguments of :func:`~trajaug.offrl.train.train_offrl` for the subset and the real ratio

@@ -55,15 +55,24 @@ def restore(env: gym.Env, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
     return env.unwrapped._get_obs()  # type: ignore[attr-defined]
 
 
-def state_from_observation(env: gym.Env, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rebuild (qpos, qvel) from an observation ``[qpos[k:], qvel]``; the k excluded positions are set to 0."""
+def states_from_observations(env: gym.Env, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild (qpos (N, nq), qvel (N, nv)) float64 from (N, obs_dim) observations ``[qpos[k:], qvel]``; the k
+    excluded positions are set to 0."""
     model = env.unwrapped.model  # type: ignore[attr-defined]
     nq, nv = model.nq, model.nv
-    excluded = nq + nv - len(observation)
+    observations = np.asarray(observations, np.float64).reshape(len(observations), -1)
+    excluded = nq + nv - observations.shape[1]
     if not 0 <= excluded <= 2:
-        raise ValueError(f"observation of size {len(observation)} cannot be mapped to qpos/qvel (nq={nq}, nv={nv})")
-    qpos = np.concatenate([np.zeros(excluded), observation[: nq - excluded]])
-    return qpos, np.asarray(observation[nq - excluded:], np.float64)
+        raise ValueError(f"observation of size {observations.shape[1]} cannot be mapped to qpos/qvel "
+                         f"(nq={nq}, nv={nv})")
+    qpos = np.concatenate([np.zeros((len(observations), excluded)), observations[:, : nq - excluded]], axis=1)
+    return qpos, observations[:, nq - excluded:].copy()
+
+
+def state_from_observation(env: gym.Env, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(qpos (nq,), qvel (nv,)) of one observation, as :func:`states_from_observations` rebuilds them."""
+    qpos, qvel = states_from_observations(env, np.asarray(observation)[None])
+    return qpos[0], qvel[0]
 
 
 @dataclass(frozen=True)

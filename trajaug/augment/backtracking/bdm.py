@@ -66,7 +66,7 @@ from trajaug.core.dataset import Dataset
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.progress import Progress, start_phase
 from trajaug.datasets.filter import filter_by_dynamics
-from trajaug.sim.rollout import make_env, state_from_observation
+from trajaug.sim.rollout import make_env, states_from_observations
 
 
 class BacktrackingAugmenter(Augmenter):
@@ -199,8 +199,7 @@ class BacktrackingAugmenter(Augmenter):
             nq = env.unwrapped.model.nq  # type: ignore[attr-defined]
             qpos, qvel = exact[:, :nq], exact[:, nq:]
         else:  # the stored observations' states
-            qpos, qvel = (np.stack(x) for x in zip(*(state_from_observation(env, o) for o in
-                                                     obs.astype(np.float64)), strict=True))
+            qpos, qvel = states_from_observations(env, obs)
         timeouts = np.zeros(len(obs), bool)
         timeouts[np.cumsum(lengths) - 1] = True
         traces = Dataset(obs, actions, self.reward_fn(obs, actions, next_obs), next_obs,

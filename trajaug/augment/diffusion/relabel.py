@@ -1,7 +1,7 @@
 """Relabelling sampled transitions with the simulator (SynthER's ``relabel = "simulator"``).
 
 A diffusion model samples whole transitions (s, a, r, s', terminal), and its s' and r are its own: nothing makes
-them physical. Relabelling keeps the sampled (s, a), restores s in the simulator (:func:`state_from_observation`:
+them physical. Relabelling keeps the sampled (s, a), restores s in the simulator (:func:`states_from_observations`:
 the positions the observation excludes set to 0, which the locomotion dynamics do not depend on), steps the action
 once and takes the environment's own s', reward and termination in place of the sampled ones. The step is
 :func:`trajaug.sim.rollout.step_states` (each row a fresh reset, then the restored state), so the values are
@@ -16,7 +16,7 @@ import numpy as np
 
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.progress import Progress, start_phase
-from trajaug.sim.rollout import make_env, state_from_observation, step_states
+from trajaug.sim.rollout import make_env, states_from_observations, step_states
 
 RELABELS = ("none", "simulator")
 """``none``: keep the model's own s', r and terminal; ``simulator``: replace them by one simulator step."""
@@ -49,10 +49,8 @@ def step_once(env_id: str, observations: np.ndarray, actions: np.ndarray,
     """Restore each observation's state, apply its action (clipped to the action box) for one environment step,
     and return what the environment gives. ``progress`` is told of a phase of one unit per transition."""
     env = make_env(env_id)  # only to map observations to states
-    states = [state_from_observation(env, np.asarray(row, np.float64)) for row in observations]
+    qpos, qvel = states_from_observations(env, observations)
     env.close()
-    qpos = np.array([q for q, _ in states]).reshape(len(states), -1)
-    qvel = np.array([v for _, v in states]).reshape(len(states), -1)
     start_phase(progress, "relabelling: transitions", len(observations))
     stepped = step_states(env_id, qpos, qvel, actions, progress=progress)
     return Relabelled(next_observations=stepped["next_observations"], rewards=stepped["rewards"],
