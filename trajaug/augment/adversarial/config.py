@@ -27,10 +27,10 @@ TRAINING = "Generator training (PPO and discriminator)"
 class AdversarialConfig:
     total_steps: int = setting(1_000_000, minimum=0, section=TRAINING)
     """Environment steps of the adversarial PPO phase (GAIL; CAT: 1.5M, see ``CATConfig``)."""
-    n_envs: int = setting(8, minimum=1, section=TRAINING)
+    n_envs: int = setting(32, minimum=1, section=TRAINING)
     """Parallel generator environments, stepped together in one process (their MuJoCo steps on two threads from
     16 environments on)."""
-    n_steps: int = setting(256, minimum=1, section=TRAINING)
+    n_steps: int = setting(64, minimum=1, section=TRAINING)
     """PPO rollout length per environment (rollout = n_envs × n_steps = 2048 transitions)."""
     ppo_batch_size: int = setting(256, minimum=1, section=TRAINING)
     """PPO minibatch size."""
@@ -42,7 +42,7 @@ class AdversarialConfig:
     """Discount factor."""
     gae_lambda: float = setting(0.95, minimum=0, maximum=1, section=TRAINING)
     """GAE λ."""
-    hidden: tuple[int, ...] = setting((256, 256), minimum=1, section=TRAINING)
+    hidden: tuple[int, ...] = setting((128, 128), minimum=1, section=TRAINING)
     """Generator policy and value hidden sizes (tanh; reference 2×64, see the CAT page for why ours are larger)."""
     log_std_init: float = setting(-1.5, minimum=-20, maximum=2, section=TRAINING)
     """Initial log standard deviation of the Gaussian generator."""
