@@ -9,6 +9,7 @@ import torch
 
 from trajaug.augment.adversarial.config import AdversarialConfig
 from trajaug.augment.adversarial.ppo import ActorCritic, Rollout, learn
+from trajaug.core.cores import CORES_VARIABLE
 
 SETTINGS = AdversarialConfig(n_steps=64, ppo_batch_size=32, ppo_epochs=2, ppo_lr=3e-4, gamma=0.99, gae_lambda=0.95)
 HIDDEN, LOG_STD_INIT, SEED = (32, 32), -0.5, 3
@@ -123,3 +124,19 @@ def test_update_floor_script_times_the_step_and_its_arithmetic(tmp_path) -> None
     # a step does its matrix products and more: it cannot take less than them
     assert rows["update, one thread"] > rows["matrix products"]
     assert "| update, one thread |" in (tmp_path / "floor.md").read_text()
+
+
+def test_ppo_learns_the_same_weights_on_one_core_or_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = AdversarialConfig(n_steps=64, ppo_batch_size=32, ppo_epochs=2)
+    weights = []
+    for share in ("1", "2"):  # one: V's backward on this thread; two: on the helper thread
+        monkeypatch.setenv(CORES_VARIABLE, share)
+        torch.manual_seed(0)
+        policy = ActorCritic(3, 1, (16,), -0.5)
+        learn(policy, _pendulums(), config, 256, 0, lambda steps: None)
+        weights.append({name: value.clone() for name, value in policy.state_dict().items()})
+    torch.manual_seed(0)
+    initial = ActorCritic(3, 1, (16,), -0.5).state_dict()
+    assert not torch.equal(weights[0]["action_net.weight"], initial["action_net.weight"])  # it learned
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from trajaug.core.atomic import atomic_path
+from trajaug.core.cores import share_cores
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -56,7 +57,8 @@ class Executor(ABC):
 
 class LocalExecutor(Executor):
     """A pool of ``workers`` processes on this machine (``spawn`` start method: no state inherited from the
-    parent, safe with torch's threads); ``workers=1`` runs every cell inline in this process, in order.
+    parent, safe with torch's threads), each given its share of the cores (``trajaug.core.cores``); ``workers=1`` runs
+    every cell inline in this process, in order.
 
     At most ``workers`` cells are submitted at a time, so stopping early (closing the iterator, Ctrl-C) leaves the
     rest of the cells unstarted.
@@ -68,7 +70,8 @@ class LocalExecutor(Executor):
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=share_cores, initargs=(self.workers,))
         return self._pool
 
     def map_unordered(self, fn: Callable[..., R], cells: Iterable[C], shared: Mapping[str, Any] | None = None

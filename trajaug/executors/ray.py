@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from trajaug.core.cores import CORES_VARIABLE
 from trajaug.core.errors import TrajaugInputError
 from trajaug.executors.base import Executor
 
@@ -43,10 +44,13 @@ def _import_ray() -> Any:
 
 def _run_in_task(fn: Callable[..., Any], cell: Any, keys: tuple[str, ...], *values: Any) -> tuple[Any, str]:
     """Body of every task: ``fn(cell)`` or ``fn(cell, shared={key: value})``, plus the id of the node it ran on.
-    (Ray resolves the stored ``values`` because they are top-level arguments.)"""
+    (Ray resolves the stored ``values`` because they are top-level arguments.) Threaded code in the task uses the
+    CPUs the task declared."""
     import ray
 
-    node = ray.get_runtime_context().get_node_id()
+    context = ray.get_runtime_context()
+    node, cpus = context.get_node_id(), context.get_assigned_resources().get("CPU", 0)
+    os.environ[CORES_VARIABLE] = str(max(1, int(cpus)))  # this task's share of the cores (trajaug.core.cores)
     if keys:
         return fn(cell, shared=dict(zip(keys, values, strict=True))), node
     return fn(cell), node

@@ -11,7 +11,6 @@ any other task is stepped through its own ``env.step``, one copy at a time.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+
+from trajaug.core.cores import usable_cores
 
 BATCHED_TASKS = ("HalfCheetahEnv", "HopperEnv", "Walker2dEnv")
 """Class names of the Gymnasium v5 environments whose step the batch computes itself."""
@@ -79,10 +80,9 @@ class VectorTask:
     def __init__(self, envs: list[gym.Env], threads: int | None = None) -> None:
         """``threads``: threads the MuJoCo steps of one call are split over (MuJoCo releases the GIL, so a second
         thread steps half of the copies on a second core; the values are the same); None: two for 16 copies or
-        more where the machine has two cores, else one."""
+        more where this process may use two cores (``trajaug.core.cores``), else one."""
         self.envs = envs
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self.threads = threads if threads is not None else (2 if len(envs) >= 16 and cores >= 2 else 1)
+        self.threads = threads if threads is not None else (2 if len(envs) >= 16 and usable_cores() >= 2 else 1)
         self._helpers = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
         first = envs[0].unwrapped
         self.model = first.model  # type: ignore[attr-defined]

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trajaug.augment.adversarial.config import AdversarialConfig
+from trajaug.core.cores import usable_cores
 from trajaug.core.nn import mlp
 
 CLIP_RANGE = 0.2
@@ -240,8 +241,10 @@ def learn(policy: ActorCritic, envs: VectorEnv, config: AdversarialConfig, steps
     low, high = envs.action_space.low, envs.action_space.high
     n_envs, done_steps = envs.num_envs, 0
     last_obs, starts = envs.reset(), np.ones(envs.num_envs, bool)
-    # the helper thread keeps this thread's torch thread count (a new thread would start with OpenMP's default)
-    with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)) as helper:
+    # the helper thread keeps this thread's torch thread count (a new thread would start with OpenMP's default);
+    # none where this process has one core (a pool's worker): a second thread would wait for a core, not use one
+    with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)) as pool:
+        helper = pool if usable_cores() >= 2 else None
         while done_steps < steps:
             rollout = Rollout(config.n_steps, n_envs, obs_dim, act_dim)
             for t in range(config.n_steps):
