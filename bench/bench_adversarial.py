@@ -65,7 +65,14 @@ except ImportError:  # a commit from before it
     from trajaug.augment.cat import CATConfig
     by_family = False
 from trajaug.datasets.registry import load
+from contextlib import ExitStack
 torch.set_num_threads(1)
+limits = ExitStack()
+try:  # one BLAS thread, as augment() runs the augmenters in trees that do so
+    from trajaug.core.cores import blas_threads
+    limits.enter_context(blas_threads(1))
+except ImportError:
+    pass
 demos = load("halfcheetah-expert").first_episodes(7)
 layout = {} if sys.argv[3] == "default" else {"n_envs": int(sys.argv[3]), "n_steps": int(sys.argv[4])}
 config = CATConfig(total_steps=int(sys.argv[2]), bc_warmstart_steps=0, **layout)

@@ -1,13 +1,15 @@
 """Where the adversarial phase spends its time: a cProfile of ``AdversarialTrainer.train``, split into its parts.
 
-    .venv/bin/python scripts/profile_adversarial.py [--steps 32768] [--method cat] [--out runs/profile-adversarial]
+    .venv/bin/python scripts/profile_adversarial.py [--steps 32768] [--method cat] [--set KEY=VALUE[:KEY=VALUE…]]
+        [--out runs/profile-adversarial]
 
-CAT's (or GAIL's) default config on the first 7 halfcheetah-expert demos, warm start off, one torch thread (as
-``trajaug augment`` runs it). Prints and writes (``profile.md``, ``profile.json``) the cumulative seconds of each
-part and its share of the training's wall time; profiling slows the many small calls (policy inference, hint
-lookup) more than the few large ones, so the shares are an upper bound for the former. The value half of each PPO
-minibatch runs on a second thread (``adversarial.ppo.update``); cProfile sees the main thread only, which waits
-for it, so the update's row is its wall time.
+CAT's (or GAIL's) default config (or with ``--set``'s overrides, written as a row string's tail:
+``hidden=256x256:n_envs=8``) on the first 7 halfcheetah-expert demos, warm start off, one torch thread and one
+BLAS thread (as ``trajaug augment`` runs it). Prints and writes (``profile.md``, ``profile.json``) the
+cumulative seconds of each part and its share of the training's wall time; profiling slows the many small calls
+(policy inference, hint lookup) more than the few large ones, so the shares are an upper bound for the former. The
+value half of each PPO minibatch runs on a second thread (``adversarial.ppo.update``); cProfile sees the main thread
+only, which waits for it, so the update's row is its wall time.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=32768, help="adversarial env steps to profile")
     parser.add_argument("--method", choices=["cat", "gail"], default="cat")
+    parser.add_argument("--set", default="", help="config overrides key=value joined by ':'")
     parser.add_argument("--out", type=Path, default=Path("runs/profile-adversarial"))
     args = parser.parse_args()
     import torch
@@ -57,19 +60,21 @@ def main() -> None:
     from trajaug.augment.adversarial.cat import CATConfig
     from trajaug.augment.adversarial.gail import GAILConfig
     from trajaug.augment.adversarial.trainer import AdversarialTrainer
+    from trajaug.core.config import parse_config, parse_pairs
+    from trajaug.core.cores import blas_threads
     from trajaug.core.report import markdown_table, write_json, write_markdown
     from trajaug.datasets.registry import load
 
     torch.set_num_threads(1)
     demos = load("halfcheetah-expert").first_episodes(7)
-    if args.method == "cat":
-        config = CATConfig(total_steps=args.steps, bc_warmstart_steps=0)
-        trainer = AdversarialTrainer(demos, config, 0)
-    else:
-        trainer = AdversarialTrainer(demos, GAILConfig(total_steps=args.steps, bc_warmstart_steps=0), 0)
+    config_cls = CATConfig if args.method == "cat" else GAILConfig
+    overrides = parse_pairs(config_cls, [pair for pair in args.set.split(":") if pair], "--set")
+    config = parse_config(config_cls, {**overrides, "total_steps": args.steps, "bc_warmstart_steps": 0}, "--set")
+    trainer = AdversarialTrainer(demos, config, 0)
     profile = cProfile.Profile()
     started = time.perf_counter()
-    profile.runcall(trainer.train)
+    with blas_threads(1):  # as augment() runs the augmenters
+        profile.runcall(trainer.train)
     wall = time.perf_counter() - started
     stats = pstats.Stats(profile)
     seconds = {part: cumulative(stats, suffix, name) for part, suffix, name in PARTS}
@@ -77,11 +82,13 @@ def main() -> None:
     rows = [{"part": part, "seconds": round(value, 2), "share of wall": round(value / wall, 3)}
             for part, value in own.items()]
     rows.append({"part": "wall (AdversarialTrainer.train, profiled)", "seconds": round(wall, 2), "share of wall": 1.0})
-    header = (f"# Profile of the adversarial phase ({args.method}, {args.steps} steps, HalfCheetah-v5, 7 demos)\n\n"
+    label = f"{args.method}:{args.set}" if args.set else args.method
+    header = (f"# Profile of the adversarial phase ({label}, {args.steps} steps, HalfCheetah-v5, 7 demos)\n\n"
               f"{args.steps / wall:.0f} env steps/s under the profiler.\n\n")
     args.out.mkdir(parents=True, exist_ok=True)
     write_markdown(header + markdown_table(rows) + "\n", args.out / "profile.md")
-    write_json({"steps": args.steps, "method": args.method, "wall": wall, "rows": rows}, args.out / "profile.json")
+    write_json({"steps": args.steps, "method": args.method, "set": args.set, "wall": wall, "rows": rows},
+               args.out / "profile.json")
     print(header + markdown_table(rows))
 
 

@@ -1,11 +1,17 @@
 """A pool's workers get their share of the cores (``trajaug.core.cores``) and threaded code uses no more than it
-(that the values do not depend on it: tests/test_ppo.py, tests/test_vector_task.py)."""
+(that the values do not depend on it: tests/test_ppo.py, tests/test_vector_task.py); numpy's BLAS runs on one
+thread inside ``augment`` and gives the same products on any number."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
-from trajaug.core.cores import CORES_VARIABLE, machine_cores, usable_cores
+from trajaug.augment import augment
+from trajaug.augment.noise import NoiseAugmenter
+from trajaug.core.cores import CORES_VARIABLE, blas_threads, machine_cores, usable_cores
+from trajaug.core.dataset import Dataset
 from trajaug.executors import LocalExecutor
 from trajaug.sim.rollout import make_env
 from trajaug.sim.vector_task import VectorTask
@@ -39,3 +45,48 @@ def test_vector_task_steps_on_no_more_threads_than_its_share(monkeypatch: pytest
         assert task.threads == threads
     finally:
         task.close()
+
+
+def blas_thread_counts() -> list[int]:
+    """Threads of each BLAS library loaded in this process (numpy's OpenBLAS)."""
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_blas_threads_holds_numpys_blas_to_the_count_and_restores_it() -> None:
+    before = blas_thread_counts()
+    assert before, "numpy's BLAS library was not found"
+    with blas_threads(1):
+        assert blas_thread_counts() == [1] * len(before)
+    assert blas_thread_counts() == before
+
+
+def test_the_hint_product_is_the_same_on_one_blas_thread_or_several() -> None:
+    rng = np.random.default_rng(0)
+    queries = rng.standard_normal((32, 17)).astype(np.float32)  # CAT's nearest-demo hint: 32 states × 7 000 rows
+    demos_t = rng.standard_normal((17, 7000)).astype(np.float32)
+    with blas_threads(1):
+        one = queries @ demos_t
+    with blas_threads(max(2, machine_cores())):
+        several = queries @ demos_t
+    np.testing.assert_array_equal(one, several)
+
+
+def test_augmenters_fit_and_sample_on_one_blas_thread(short_cheetah_demos: Dataset,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[int]] = []
+    fit, sample = NoiseAugmenter.fit, NoiseAugmenter.sample
+
+    def recording_fit(self: NoiseAugmenter, *args: object, **kwargs: object) -> object:
+        seen.append(blas_thread_counts())
+        return fit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def recording_sample(self: NoiseAugmenter, *args: object, **kwargs: object) -> object:
+        seen.append(blas_thread_counts())
+        return sample(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(NoiseAugmenter, "fit", recording_fit)
+    monkeypatch.setattr(NoiseAugmenter, "sample", recording_sample)
+    before = blas_thread_counts()
+    augment("noise", short_cheetah_demos, per_episode=1, seed=0)
+    assert seen == [[1] * len(before)] * 2
+    assert blas_thread_counts() == before

@@ -15,6 +15,7 @@ import torch
 
 from trajaug import __version__
 from trajaug.augment.base import ModelFiles, Progress, get_augmenter
+from trajaug.core.cores import blas_threads
 from trajaug.core.dataset import Dataset, concatenate
 from trajaug.core.device import deterministic_algorithms, device_record
 from trajaug.core.envs import spec_for
@@ -57,7 +58,7 @@ def augment(method: str, demos: Dataset, config: Any = None, per_episode: int | 
     per_episode = per_episode if per_episode is not None else cls.default_per_episode
     if per_episode < 1:
         raise TrajaugInputError(f"--per-episode must be ≥ 1, got {per_episode}")
-    with torch_threads(1), deterministic_algorithms(augmenter.device, warn_only=True):
+    with torch_threads(1), blas_threads(1), deterministic_algorithms(augmenter.device, warn_only=True):
         started = time.perf_counter()
         augmenter.fit(demos, progress=progress)
         fitted = time.perf_counter()
