@@ -22,7 +22,7 @@ from trajaug.experiments.bench.seed_table_report import summarize
 from trajaug.storage.d4rl import read_d4rl, write_d4rl
 
 
-@pytest.mark.parametrize("workers", [1])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_quick_profile_end_to_end_and_resume(cheetah_file: Path, tmp_path: Path, workers: int,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     config = SeedTableConfig(dataset=str(cheetah_file), demos=2, seeds=1, rows=("demos", "cat", "noise", "mixup"),
@@ -170,6 +170,23 @@ def test_few_demo_grid_and_figure(cheetah_file: Path, tmp_path: Path) -> None:
     for both, alone in zip(sorted(with_demos, key=lambda c: (c["demos"], c["action_noise"])),
                            sorted(cat_only, key=lambda c: (c["demos"], c["action_noise"])), strict=True):
         assert both["train_transitions"] - alone["train_transitions"] == 1000 * both["demos"]
+
+
+def test_few_demo_on_two_workers_matches_one(cheetah_file: Path, tmp_path: Path) -> None:
+    """On two workers BC on the demos runs beside the augmentation (``executors.meanwhile``); every number is the
+    same as on one worker, where it runs after."""
+    from trajaug.experiments.bench.few_demo import FewDemoConfig, run_few_demo
+
+    config = FewDemoConfig(dataset=str(cheetah_file), demo_counts=(1,), seeds=1, per_episode=1, bc_steps=200,
+                           eval_episodes=2, action_noise=(0.0, 0.1), quick=True)
+
+    def returns(workers: int) -> dict[tuple[str, float], float]:
+        cells = run_few_demo(config, tmp_path / f"w{workers}", workers=workers)["summary"]
+        return {(c["row"], c["action_noise"]): c["return_mean"] for c in cells}
+
+    one, two = returns(1), returns(2)
+    assert len(one) == 6 and two == one
+    assert one[("demos", 0.0)] != one[("augmented", 0.0)]
 
 
 def test_ablation_rows_parse_and_name_their_files() -> None:

@@ -4,10 +4,18 @@ process pool; :mod:`trajaug.executors.ray`: tasks on a Ray cluster, needs ``traj
 from __future__ import annotations
 
 from trajaug.core.errors import TrajaugInputError
-from trajaug.executors.base import CellOutput, Executor, LocalExecutor, executor_for, folder_files, write_cell_files
+from trajaug.executors.base import (
+    CellOutput,
+    Executor,
+    LocalExecutor,
+    executor_for,
+    folder_files,
+    meanwhile,
+    write_cell_files,
+)
 
 __all__ = ["EXECUTORS", "CellOutput", "Executor", "LocalExecutor", "executor_for", "folder_files", "make_executor",
-           "write_cell_files"]
+           "meanwhile", "write_cell_files"]
 
 EXECUTORS = ("local", "ray")
 """Names accepted by :func:`make_executor` (and the CLI's ``--executor``)."""

@@ -12,6 +12,10 @@ Requirements on the caller (so any executor, local or remote, can run the work):
 (a process pool on this machine) and ``trajaug.executors.ray.RayExecutor`` (tasks on a Ray cluster);
 :func:`trajaug.executors.make_executor` picks one by name.
 
+Two callers may share one executor from two threads when it says so (:attr:`Executor.concurrent`: its cells run
+outside the calling process); :func:`meanwhile` uses that to run cells that wait for nothing beside the cells that
+other work waits for.
+
 Cells that write files do not write them themselves: they return a :class:`CellOutput` (their value plus the files'
 bytes) and the driver writes the files with :func:`write_cell_files`, so the driver is the only writer of an output
 folder, whether or not the workers share its filesystem.
@@ -21,9 +25,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +49,12 @@ class Executor(ABC):
     def map_unordered(self, fn: Callable[..., R], cells: Iterable[C], shared: Mapping[str, Any] | None = None
                       ) -> Iterator[tuple[C, R | BaseException]]:
         """Yield ``(cell, fn(cell[, shared=shared]) or the exception it raised)`` for every cell, as they finish."""
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether two threads may call :meth:`map_unordered` at once, their cells running side by side (False:
+        cells run in the calling process, one at a time)."""
+        return False
 
     def __enter__(self) -> Executor:
         return self
@@ -67,12 +78,19 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # one pool, whichever thread asks first
+
+    @property
+    def concurrent(self) -> bool:
+        """Two callers share the pool's processes; one worker runs cells inline, so no."""
+        return self.workers > 1
 
     def _get_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=share_cores, initargs=(self.workers,))
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=share_cores, initargs=(self.workers,))
+            return self._pool
 
     def map_unordered(self, fn: Callable[..., R], cells: Iterable[C], shared: Mapping[str, Any] | None = None
                       ) -> Iterator[tuple[C, R | BaseException]]:
@@ -113,9 +131,10 @@ class LocalExecutor(Executor):
                 future.cancel()
 
     def _discard_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -132,6 +151,34 @@ def executor_for(executor: Executor | None, workers: int | None = None) -> Itera
         return
     with LocalExecutor(workers) as local:
         yield local
+
+
+@contextmanager
+def meanwhile(executor: Executor, steps: Iterable[Callable[[], Any]]) -> Iterator[None]:
+    """Run ``steps`` (each runs its own cells on ``executor``) one after another in a second thread while the block
+    runs, when the executor can serve two callers at once; steps not begun when the block ends are left out, the
+    block's end waits for the one under way and raises what a step raised. Otherwise no step runs. Either way the
+    caller runs the left-out cells afterwards with the rest (a resumable grid skips the finished ones). What it
+    buys: cells that wait for nothing (BC on the demos) use, one at a time, a worker that the block leaves idle
+    (while a few augmentations train). Steps must not report progress: the block owns the display."""
+    if not executor.concurrent:
+        yield
+        return
+    stop = threading.Event()
+
+    def run() -> None:
+        for step in steps:
+            if stop.is_set():
+                return
+            step()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="trajaug-meanwhile") as side:
+        future = side.submit(run)
+        try:
+            yield
+        finally:
+            stop.set()
+        future.result()
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,11 @@ class RayExecutor(Executor):
             for ref in running:  # stopped early (Ctrl-C, closed iterator): don't leave work queued
                 ray.cancel(ref)
 
+    @property
+    def concurrent(self) -> bool:
+        """Ray's API takes calls from several threads; the cluster schedules every caller's tasks."""
+        return True
+
     def resources(self) -> dict[str, float]:
         """The resources of a cell without its own ``ray_resources()``: one CPU, and ``num_gpus`` when > 0."""
         return {"num_cpus": 1, **({"num_gpus": self.num_gpus} if self.num_gpus else {})}

@@ -12,12 +12,13 @@ where few-demo BC has room to improve (reference §1 note). Resumable like the s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trajaug.bc.batch import run_cells
+from trajaug.bc.batch import prepare_datasets, run_cells
 from trajaug.bc.grid import Cell
 from trajaug.core.report import (
     format_mean_ci,
@@ -28,7 +29,7 @@ from trajaug.core.report import (
     write_json,
     write_markdown,
 )
-from trajaug.executors import Executor, executor_for
+from trajaug.executors import Executor, executor_for, meanwhile
 from trajaug.experiments.bench.config import FewDemoConfig, resolve_quick
 from trajaug.experiments.bench.seed_table import machine, run_augmentations
 
@@ -54,28 +55,39 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
     config = resolve_quick(config)
     table_configs = {n: config.table_config(n) for n in config.demo_counts}
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
+    budgets = {seed: Cell(config.dataset, seed, steps=config.bc_steps, eval_episodes=config.eval_episodes)
+               for seed in seeds}
+    demo_cells = {(n, seed, noise): dataclasses.replace(budgets[seed], episodes=n, action_noise=noise)
+                  for n in config.demo_counts for seed in seeds for noise in config.action_noise}
+    demo_cells = demo_cells if "demos" in config.bc_rows else {}
     with executor_for(executor, workers) as pool:
+        # BC on the demos waits for no augmentation: it runs on the workers the augmentations leave idle
+        prepare_datasets(list(demo_cells.values()))
+        side = [functools.partial(run_cells, [cell], out, pool, ship_data=ship_data, device=device)
+                for cell in demo_cells.values()]
         augmented: dict[tuple[int, int], dict[str, Any]] = {}
-        for n, table_config in table_configs.items():
-            made = run_augmentations([(config.method, seed) for seed in seeds], out, table_config, pool, progress,
-                                     ship_data, label=f"augmented sets on {n} demos", device=device)
-            for (_, seed), made_summary in made.items():
-                if "error" in made_summary:
-                    raise RuntimeError(f"{config.method} on {n} demos, seed {seed}: {made_summary['error']}")
-                augmented[(n, seed)] = made_summary
+        with meanwhile(pool, side):
+            for n, table_config in table_configs.items():
+                made = run_augmentations([(config.method, seed) for seed in seeds], out, table_config, pool,
+                                         progress, ship_data, label=f"augmented sets on {n} demos", device=device)
+                for (_, seed), made_summary in made.items():
+                    if "error" in made_summary:
+                        raise RuntimeError(f"{config.method} on {n} demos, seed {seed}: {made_summary['error']}")
+                    augmented[(n, seed)] = made_summary
         cells: list[tuple[str, int, Cell]] = []
         for n in config.demo_counts:
             for seed in seeds:
                 augmented_file = augmented[(n, seed)]["output"]
                 if config.drop_terminated:
                     augmented_file = without_terminated(Path(augmented_file))
-                budget = Cell(config.dataset, seed, steps=config.bc_steps, eval_episodes=config.eval_episodes)
                 for noise in config.action_noise:
-                    row_cells = {"demos": dataclasses.replace(budget, episodes=n, action_noise=noise),
-                                 "augmented": dataclasses.replace(budget, dataset=augmented_file, action_noise=noise),
-                                 "demos+augmented": dataclasses.replace(budget, dataset=augmented_file,
+                    row_cells = {"augmented": dataclasses.replace(budgets[seed], dataset=augmented_file,
+                                                                  action_noise=noise),
+                                 "demos+augmented": dataclasses.replace(budgets[seed], dataset=augmented_file,
                                                                         with_expert=config.dataset,
                                                                         expert_episodes=n, action_noise=noise)}
+                    if demo_cells:
+                        row_cells["demos"] = demo_cells[(n, seed, noise)]
                     cells += [(row, n, row_cells[row]) for row in ROWS if row in config.bc_rows]
         result = run_cells([cell for *_, cell in cells], out, pool, progress=progress, ship_data=ship_data,
                            device=device)

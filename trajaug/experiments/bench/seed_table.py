@@ -31,12 +31,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trajaug.bc.batch import local_dataset, run_cells, ship_datasets
+from trajaug.bc.batch import local_dataset, prepare_datasets, run_cells, ship_datasets
 from trajaug.bc.grid import Cell
 from trajaug.core.config import config_record
 from trajaug.core.progress import start_phase
 from trajaug.core.report import write_json
-from trajaug.executors import CellOutput, Executor, executor_for, folder_files, write_cell_files
+from trajaug.executors import CellOutput, Executor, executor_for, folder_files, meanwhile, write_cell_files
 from trajaug.experiments.bench.config import (
     QUICK_METHOD_CONFIG,
     ROW_OVERRIDES,
@@ -261,22 +261,29 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     rows = [row for row in config.rows if row not in missing]
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     jobs = list(dict.fromkeys((set_row(row), seed) for row in rows if row != "demos" for seed in seeds))
+    def bc_cell(row: str, seed: int, noise: float, dataset: str) -> Cell:
+        plus_demos = row.endswith(WITH_DEMOS)
+        return Cell(dataset, seed, config.demos if row == "demos" else None, action_noise=noise,
+                    steps=config.bc_steps, eval_episodes=config.eval_episodes,
+                    with_expert=config.dataset if plus_demos else None,
+                    expert_episodes=config.demos if plus_demos else None)
+
+    demo_cells = [bc_cell("demos", seed, noise, config.dataset)
+                  for seed in seeds for noise in config.action_noise] if "demos" in rows else []
     with executor_for(executor, workers) as pool:
-        augmented = run_augmentations(jobs, out, config, pool, progress, ship_data, device=device)
+        prepare_datasets(demo_cells)  # BC on the demos waits for no set: it runs beside the augmentations
+        side = [functools.partial(run_cells, [cell], out, pool, ship_data=ship_data, device=device)
+                for cell in demo_cells]
+        with meanwhile(pool, side):
+            augmented = run_augmentations(jobs, out, config, pool, progress, ship_data, device=device)
         cells = []
         for row in rows:
-            plus_demos = row.endswith(WITH_DEMOS)
             for seed in seeds:
                 made = augmented[(set_row(row), seed)] if row != "demos" else {}
                 if "error" in made:
                     continue
                 dataset = config.dataset if row == "demos" else made["output"]
-                for noise in config.action_noise:
-                    cells.append((row, Cell(dataset, seed, config.demos if row == "demos" else None,
-                                            action_noise=noise, steps=config.bc_steps,
-                                            eval_episodes=config.eval_episodes,
-                                            with_expert=config.dataset if plus_demos else None,
-                                            expert_episodes=config.demos if plus_demos else None)))
+                cells += [(row, bc_cell(row, seed, noise, dataset)) for noise in config.action_noise]
         result = run_cells([c for _, c in cells], out, pool, progress=progress, ship_data=ship_data, device=device)
     bc_rows = [{**r, "row": row} for (row, _), r in zip(cells, result.rows, strict=True)]
     table = summarize(rows, seeds, config, augmented, bc_rows)
