@@ -12,13 +12,12 @@ where few-demo BC has room to improve (reference §1 note). Resumable like the s
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trajaug.bc.batch import prepare_datasets, run_cells
+from trajaug.bc.batch import run_cells
 from trajaug.bc.grid import Cell
 from trajaug.core.report import (
     format_mean_ci,
@@ -29,9 +28,9 @@ from trajaug.core.report import (
     write_json,
     write_markdown,
 )
-from trajaug.executors import Executor, executor_for, meanwhile
+from trajaug.executors import Executor, executor_for
 from trajaug.experiments.bench.config import FewDemoConfig, resolve_quick
-from trajaug.experiments.bench.seed_table import machine, run_augmentations
+from trajaug.experiments.bench.seed_table import cells_beside, machine, run_augmentations
 
 ROWS = ("demos", "augmented", "demos+augmented")
 """Row keys: BC on the demos, on the augmented set alone, on both."""
@@ -59,14 +58,10 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
                for seed in seeds}
     demo_cells = {(n, seed, noise): dataclasses.replace(budgets[seed], episodes=n, action_noise=noise)
                   for n in config.demo_counts for seed in seeds for noise in config.action_noise}
-    demo_cells = demo_cells if "demos" in config.bc_rows else {}
+    beside = list(demo_cells.values()) if "demos" in config.bc_rows else []
     with executor_for(executor, workers) as pool:
-        # BC on the demos waits for no augmentation: it runs on the workers the augmentations leave idle
-        prepare_datasets(list(demo_cells.values()))
-        side = [functools.partial(run_cells, [cell], out, pool, ship_data=ship_data, device=device)
-                for cell in demo_cells.values()]
         augmented: dict[tuple[int, int], dict[str, Any]] = {}
-        with meanwhile(pool, side):
+        with cells_beside(beside, out, pool, ship_data, device):  # BC on the demos waits for no set
             for n, table_config in table_configs.items():
                 made = run_augmentations([(config.method, seed) for seed in seeds], out, table_config, pool,
                                          progress, ship_data, label=f"augmented sets on {n} demos", device=device)
@@ -81,13 +76,12 @@ def run_few_demo(config: FewDemoConfig, out_dir: str | Path, executor: Executor 
                 if config.drop_terminated:
                     augmented_file = without_terminated(Path(augmented_file))
                 for noise in config.action_noise:
-                    row_cells = {"augmented": dataclasses.replace(budgets[seed], dataset=augmented_file,
+                    row_cells = {"demos": demo_cells[(n, seed, noise)],
+                                 "augmented": dataclasses.replace(budgets[seed], dataset=augmented_file,
                                                                   action_noise=noise),
                                  "demos+augmented": dataclasses.replace(budgets[seed], dataset=augmented_file,
                                                                         with_expert=config.dataset,
                                                                         expert_episodes=n, action_noise=noise)}
-                    if demo_cells:
-                        row_cells["demos"] = demo_cells[(n, seed, noise)]
                     cells += [(row, n, row_cells[row]) for row in ROWS if row in config.bc_rows]
         result = run_cells([cell for *_, cell in cells], out, pool, progress=progress, ship_data=ship_data,
                            device=device)

@@ -26,7 +26,8 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,6 +235,18 @@ def run_augmentations(jobs: list[tuple[str, int]], out: Path, config: SeedTableC
     return done
 
 
+@contextmanager
+def cells_beside(cells: list[Cell], out: Path, executor: Executor, ship_data: bool, device: str) -> Iterator[None]:
+    """Run the BC ``cells`` (ones that wait for no augmented set, e.g. BC on the demos) one at a time beside the
+    block, on a worker the augmentations leave idle (:func:`~trajaug.executors.meanwhile`); their datasets are built
+    first, here, so the block's own build does not race them. The caller's later :func:`run_cells` over every cell
+    finds them finished (and runs the ones left out)."""
+    prepare_datasets(cells)
+    with meanwhile(executor, [functools.partial(run_cells, [cell], out, executor, ship_data=ship_data, device=device)
+                              for cell in cells]):
+        yield
+
+
 def _source_sha256(dataset: str) -> str | None:
     """sha256 of the file ``dataset`` resolves to (built first if it is a name not built yet), or None when it does
     not resolve (the augmentation jobs then report the error)."""
@@ -261,6 +274,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     rows = [row for row in config.rows if row not in missing]
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     jobs = list(dict.fromkeys((set_row(row), seed) for row in rows if row != "demos" for seed in seeds))
+
     def bc_cell(row: str, seed: int, noise: float, dataset: str) -> Cell:
         plus_demos = row.endswith(WITH_DEMOS)
         return Cell(dataset, seed, config.demos if row == "demos" else None, action_noise=noise,
@@ -271,10 +285,7 @@ def run_seed_table(config: SeedTableConfig, out_dir: str | Path, executor: Execu
     demo_cells = [bc_cell("demos", seed, noise, config.dataset)
                   for seed in seeds for noise in config.action_noise] if "demos" in rows else []
     with executor_for(executor, workers) as pool:
-        prepare_datasets(demo_cells)  # BC on the demos waits for no set: it runs beside the augmentations
-        side = [functools.partial(run_cells, [cell], out, pool, ship_data=ship_data, device=device)
-                for cell in demo_cells]
-        with meanwhile(pool, side):
+        with cells_beside(demo_cells, out, pool, ship_data, device):
             augmented = run_augmentations(jobs, out, config, pool, progress, ship_data, device=device)
         cells = []
         for row in rows:
