@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the built-in data at a reduced budget (under 2 minutes on 2 cores, docs/getting-started.md):
+# The main job on the built-in data at a reduced budget (about 2 minutes on 2 cores, docs/getting-started.md):
 # build halfcheetah-expert from the bundled expert -> CAT on its first 3 demos (100k adversarial steps, 10
 # trajectories per demo) -> BC (10k updates) on the CAT set and on the 3 demos -> 20 evaluation episodes each,
 # standard and with sigma 0.1 action noise. Seed 0; the setting was chosen on seeds 100-105 (docs/results/demo-tuning),
