@@ -12,6 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 import trajaug.offrl.batch as batch
@@ -20,7 +21,7 @@ from trajaug.core.envs import normalized_score
 from trajaug.core.errors import TrajaugInputError
 from trajaug.datasets.cells import ship
 from trajaug.datasets.registry import file_sha256
-from trajaug.offrl import IQLConfig, TD3BCConfig
+from trajaug.offrl import IQLConfig, TD3BCConfig, resume
 from trajaug.offrl.batch import Cell, Grid, run_batch
 
 TINY = {"steps": 40, "batch_size": 32, "hidden": [16, 16]}
@@ -214,6 +215,32 @@ def test_finished_cell_is_skipped_and_killed_cell_is_rerun(cheetah_file: Path, t
     assert result.rows[0]["final_normalized_sigma0"] == 123.0
     assert result.rows[1]["status"] == "ok" and math.isfinite(result.rows[1]["final_normalized_sigma0"])
     assert {p.name for p in partial.iterdir()} == RUN_FILES and (partial / "policy.pt").stat().st_size > 100
+
+
+def test_a_cell_killed_mid_run_goes_on_from_its_saved_state(cheetah_file: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    grid = tiny_grid(cheetah_file, seeds=1)
+    real_save = resume.save
+
+    def save_then_die(*args: Any) -> None:
+        real_save(*args)
+        raise KeyboardInterrupt  # the process is killed right after the state at update 20 was written
+
+    monkeypatch.setattr(resume, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(grid, tmp_path / "killed", workers=1)
+    (cell,) = grid.cells()
+    assert [p.name for p in (tmp_path / "killed" / "resume").iterdir()] == [f"{cell.cell_id}.pt"]
+    monkeypatch.undo()
+    again = run_batch(grid, tmp_path / "killed", workers=1)
+    whole = run_batch(grid, tmp_path / "whole", workers=1)
+    metrics = json.loads((tmp_path / "killed" / "cells" / cell.cell_id / "metrics.json").read_text())
+    assert metrics["resumed_at"] == [20] and not any((tmp_path / "killed" / "resume").iterdir())
+    scores = [key for key in whole.rows[0] if key.startswith(("final_", "best_"))]
+    assert scores and all(again.rows[0][key] == whole.rows[0][key] for key in scores)
+    policies = [torch.load(tmp_path / run / "cells" / cell.cell_id / "policy.pt", weights_only=True)["policy"]
+                for run in ("killed", "whole")]
+    assert all(torch.equal(policies[0][key], policies[1][key]) for key in policies[1])
 
 
 def test_a_worker_without_the_file_reads_the_shipped_copy(cheetah_file: Path, tmp_path: Path) -> None:

@@ -94,14 +94,18 @@ def offrl() -> None:
 @config_options(TD3BCConfig, optional=True)
 @config_options(IQLConfig, exclude=SHARED, optional=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--force", is_flag=True, help="Write into a non-empty --out (replacing its outputs).")
+@click.option("--force", is_flag=True, help="Write into a non-empty --out (replacing its outputs; a killed run "
+              "starts over).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @device_option
 def offrl_train(algo: str, dataset_name: str, episodes: int | None, subset: float | None, synthetic_name: str | None,
                 real_ratio: float | None, seed: int, eval_every: int, eval_episodes: int,
                 eval_noise: tuple[float, ...], out_dir: Path, force: bool, as_json: bool, device: str,
                 **options: Any) -> None:
-    """Train TD3+BC or IQL; writes policy.pt, config.json, curve.json, curve.png and metrics.json into --out."""
+    """Train TD3+BC or IQL; writes policy.pt, config.json, curve.json, curve.png and metrics.json into --out.
+
+    Until it ends, the run keeps its state in --out/resume.pt (every --eval-every updates): if it is killed, the
+    same command goes on from there, to the same result."""
     from trajaug.offrl.replay import REAL_RATIO
     from trajaug.offrl.train import load_dataset, train_offrl
 
@@ -128,7 +132,8 @@ def offrl_train(algo: str, dataset_name: str, episodes: int | None, subset: floa
     with progress_bar(f"training {algo}", config.steps) as advance:
         _, metrics = train_offrl(data, algo, config, out_dir, seed=seed, eval_every=eval_every,
                                  eval_episodes=eval_episodes, eval_noise=eval_noise or defaults.EVAL_NOISE,
-                                 force=force, provenance=provenance, progress=advance, device=device, **mix)
+                                 force=force, provenance=provenance, progress=advance, device=device,
+                                 resume_file=out_dir / "resume.pt", **mix)
     if as_json:
         echo_json(metrics)
         return
@@ -139,6 +144,8 @@ def offrl_train(algo: str, dataset_name: str, episodes: int | None, subset: floa
     click.echo(f"{algo} on {summary['episodes']} episodes ({metrics['replay']['transitions']} transitions) of "
                f"{dataset_name}{part}{mixed}: {config.steps} updates in {metrics['wall_s']:.1f} s "
                f"({metrics['updates_per_s']:.0f}/s)")
+    if metrics.get("resumed_at"):
+        click.echo(f"  went on from the saved state at update {', '.join(map(str, metrics['resumed_at']))}")
     for final, best in zip(metrics["final"], metrics["best"], strict=True):
         click.echo(f"  σ={final['action_noise']:g}: final {_score(final)}; best {_score(best)} at update "
                    f"{best['step']}")

@@ -24,6 +24,9 @@ values, too few episodes, no transition with a next state): each raises :class:`
 
 Who writes: only the driver; a cell trains into a scratch folder and hands its files back
 (:class:`~trajaug.executors.base.CellOutput`), exactly as ``bc batch`` does (:mod:`trajaug.datasets.cells`).
+The one exception is a running cell's resume state, ``OUT/resume/<cell-id>.pt`` (:mod:`trajaug.offrl.resume`),
+which the worker keeps where it can reach ``OUT`` (local workers, Ray on this machine) and removes when the cell
+ends: a cell killed mid-run goes on from its last evaluation when the grid is run again, to the same result.
 """
 
 from __future__ import annotations
@@ -84,11 +87,12 @@ def run_cell(cell: Cell, out_dir: str, shared: Mapping[str, Any] | None = None, 
     data = load_dataset(local_dataset(cell.dataset, shared or {}), cell.episodes)
     synthetic = load_dataset(local_dataset(cell.synthetic, shared or {})) if cell.synthetic else None
     folder = f"cells/{cell.cell_id}"
+    state = Path(out_dir) / "resume" / f"{cell.cell_id}.pt" if Path(out_dir).is_dir() else None
     with tempfile.TemporaryDirectory(prefix="trajaug-cell-") as scratch:
         _, metrics = train_offrl(data, cell.algo, cell.algo_config(), Path(scratch) / "run", seed=cell.seed,
                                  eval_every=cell.eval_every, eval_episodes=cell.eval_episodes,
                                  eval_noise=cell.action_noise, provenance={**cell.to_dict(), **fingerprint},
-                                 device=device, synthetic=synthetic, **cell.mix())
+                                 device=device, synthetic=synthetic, resume_file=state, **cell.mix())
         files = folder_files(Path(scratch) / "run", folder, last=("metrics.json",))
     mixed = {"synthetic_transitions": metrics["synthetic"]["transitions"]} if "synthetic" in metrics else {}
     row = {"cell_id": cell.cell_id, **_flat(cell), "status": "ok", "error": None, "env_id": data.env_id,

@@ -88,6 +88,8 @@ class IQL:
 
     NAME = "iql"
     LOSSES = ("value", "q", "actor")
+    RESUME_ATTRIBUTES = ("updates",)
+    """What an update reads besides networks and the optimizer (saved to resume a run)."""
 
     def __init__(self, config: IQLConfig, actor: Actor, seed: int) -> None:
         """``actor``: the policy mean to train, its normalizer and action scale already set (Q and V are
@@ -167,3 +169,9 @@ class IQL:
         holder.log_std = self.log_std
         return {"actor": self.actor, "value": self.value, "critic": self.critic, "critic_target": self.critic_target,
                 "log_std": holder}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.optimizer}
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {}

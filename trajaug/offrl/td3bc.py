@@ -81,6 +81,8 @@ class TD3BC:
 
     NAME = "td3bc"
     LOSSES = ("critic", "actor")
+    RESUME_ATTRIBUTES = ("updates", "_actor_loss")
+    """What an update reads besides networks, optimizers and generators (saved to resume a run)."""
 
     def __init__(self, config: TD3BCConfig, actor: Actor, seed: int) -> None:
         """``actor``: the policy to train, its normalizer and action scale already set, on the training device (the
@@ -142,3 +144,9 @@ class TD3BC:
         """Every network, by name (saved in the checkpoint)."""
         return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
                 "critic_target": self.critic_target}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {"noise": self.noise}

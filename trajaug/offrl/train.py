@@ -44,6 +44,7 @@ from trajaug.core.errors import TrajaugInputError
 from trajaug.core.nn import deterministic_torch
 from trajaug.core.report import write_json
 from trajaug.datasets.info import summarize
+from trajaug.offrl import resume
 from trajaug.offrl.checkpoint import save_checkpoint
 from trajaug.offrl.iql import IQL, IQLConfig
 from trajaug.offrl.nets import Actor
@@ -101,7 +102,7 @@ def _action_scale(dataset: Dataset) -> np.ndarray:
 
 
 def _check(dataset: Dataset, algo: str, config: Any, seed: int, eval_every: int, eval_episodes: int,
-           out: Path | None, force: bool) -> None:
+           out: Path | None, force: bool, state_file: Path | None) -> None:
     if algo not in ALGORITHMS:
         raise TrajaugInputError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
     if not isinstance(config, ALGORITHMS[algo][0]):
@@ -113,7 +114,9 @@ def _check(dataset: Dataset, algo: str, config: Any, seed: int, eval_every: int,
     if eval_episodes and dataset.env_id is not None and task_info(dataset.env_id).obs_dim != dataset.obs_dim:
         raise TrajaugInputError(f"dataset: observations of size {dataset.obs_dim}, {dataset.env_id} has "
                                 f"{task_info(dataset.env_id).obs_dim}")
-    if out is not None and not force and out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out is not None and not force and out.exists() and (
+            not out.is_dir() or any(state_file is None or path.resolve() != state_file.resolve()
+                                   for path in out.iterdir())):
         raise OutputExistsError(f"{out}: already exists and is not empty (use --force to overwrite)")
 
 
@@ -138,7 +141,7 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
                 provenance: Mapping[str, Any] | None = None,
                 progress: Callable[[int], None] | None = None,
                 device: str | torch.device = "cpu", synthetic: Dataset | None = None, real_ratio: float = REAL_RATIO,
-                subset: float | None = None) -> tuple[Actor, dict[str, Any]]:
+                subset: float | None = None, resume_file: str | Path | None = None) -> tuple[Actor, dict[str, Any]]:
     """Train ``algo`` (``"td3bc"`` or ``"iql"``) on ``dataset``; returns (policy in eval mode, metrics).
 
     ``config``: a :class:`TD3BCConfig` / :class:`IQLConfig` (default: CORL's). ``eval_every``: updates between
@@ -149,11 +152,17 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
     ``cuda[:N]``, ``mps``; recorded in the metrics under ``"device"``). ``synthetic``: transitions to mix into
     every minibatch, ``1 − real_ratio`` of it (recorded under ``"synthetic"``); ``subset``: a fraction in (0, 1]
     of the dataset's transitions, whole episodes drawn with ``seed`` (recorded under ``"subset"``); see the module
-    docstring. Bad input raises :class:`TrajaugInputError`.
+    docstring. ``resume_file``: where the run keeps its state while unfinished (:mod:`trajaug.offrl.resume`): a
+    state of this same run found there is continued from (the result is the uninterrupted run's; the steps it
+    resumed at are recorded under ``"resumed_at"``), and it is removed at the end; with ``force`` the run starts
+    over. Bad input raises :class:`TrajaugInputError`.
     """
     config = config if config is not None else ALGORITHMS.get(algo, (TD3BCConfig,))[0]()
     out = Path(out_dir) if out_dir is not None else None
-    _check(dataset, algo, config, seed, eval_every, eval_episodes, out, force)
+    state_file = Path(resume_file) if resume_file is not None else None
+    _check(dataset, algo, config, seed, eval_every, eval_episodes, out, force, state_file)
+    if force and state_file is not None:
+        state_file.unlink(missing_ok=True)
     _check_mix(dataset, synthetic, real_ratio, subset)
     where = resolve_device(device)
     whole = len(dataset)
@@ -171,9 +180,7 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
         warnings.warn(f"{dropped} episode-end rows without a stored next observation left out (their "
                       "successor is unknown; terminals and stored timeouts are kept)", UserWarning, stacklevel=2)
     noise_levels = [float(sigma) for sigma in eval_noise] if eval_episodes else []
-    points: list[dict[str, Any]] = []
     losses = torch.empty(config.steps, len(learner_cls.LOSSES), device=where)
-    eval_wall = 0.0
 
     with deterministic_torch(config.threads):
         torch.manual_seed(seed)
@@ -183,21 +190,38 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
         actor.to(where)
         learner = learner_cls(config, actor, seed=_stream(seed, 2))
         actor.train()
-        wall, start, window = 0.0, time.perf_counter(), 0
-        for step in range(config.steps):
+        run, key = resume.RunState(0, [], 0.0, 0.0, []), ""
+        if state_file is not None:  # go on from this run's saved state, if there is one
+            key = resume.run_key(replay, algo=algo, config=config.to_dict(), seed=seed, eval_every=eval_every,
+                                 eval_episodes=eval_episodes, noise=noise_levels, device=str(where))
+            run = resume.restore(state_file, key, learner, replay, losses) or run
+        points, save_every = run.points, eval_every or resume.EVERY_WITHOUT_EVALUATION
+        if progress is not None and run.step:
+            progress(run.step - run.step % 1000)
+        start, window = time.perf_counter(), points[-1]["step"] if points else 0
+        for step in range(run.step, config.steps):
             losses[step] = learner.update(replay.sample(config.batch_size))
             done = step + 1
             if progress is not None and done % 1000 == 0:
                 progress(1000)
-            if noise_levels and (done == config.steps or (eval_every and done % eval_every == 0)):
+            evaluate = noise_levels and (done == config.steps or (eval_every and done % eval_every == 0))
+            keep = state_file is not None and done < config.steps and done % save_every == 0
+            if evaluate or keep:
                 synchronize(where)
-                wall += time.perf_counter() - start
-                points.append(_evaluate(actor, dataset.env_id, done, losses[window:done], learner_cls.LOSSES,
-                                        eval_episodes, seed, noise_levels))
-                eval_wall += sum(e["wall_s"] for e in points[-1]["evals"])
-                window, start = done, time.perf_counter()
+                run.wall_s += time.perf_counter() - start
+                if evaluate:
+                    points.append(_evaluate(actor, dataset.env_id, done, losses[window:done], learner_cls.LOSSES,
+                                            eval_episodes, seed, noise_levels))
+                    run.eval_wall_s += sum(e["wall_s"] for e in points[-1]["evals"])
+                    window = done
+                if keep:
+                    assert state_file is not None
+                    run.step = done
+                    resume.save(state_file, key, learner, replay, losses, run)
+                start = time.perf_counter()
         synchronize(where)
-        wall += time.perf_counter() - start
+        run.wall_s += time.perf_counter() - start
+        wall, eval_wall = run.wall_s, run.eval_wall_s
         actor.to("cpu").eval()
         if progress is not None and config.steps % 1000:
             progress(config.steps % 1000)
@@ -205,6 +229,8 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
     metrics = _metrics(algo, config, seed, losses.cpu(), learner_cls.LOSSES, wall, eval_wall, points, dataset, data,
                        reward_scale, eval_episodes)
     metrics["device"] = device_record(where)
+    if run.resumed_at:
+        metrics["resumed_at"] = run.resumed_at
     if subset is not None:
         metrics["subset"] = {"fraction": subset, "seed": seed, "episodes": dataset.n_episodes,
                              "transitions": len(dataset), "of_transitions": whole}
@@ -223,6 +249,8 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
         name = (provenance or {}).get("dataset", dataset.env_id)
         _plot_curve(points, noise_levels, f"{algo} on {name}", out / "curve.png")
         write_json(metrics, out / "metrics.json")
+    if state_file is not None:
+        state_file.unlink(missing_ok=True)
     return actor, metrics
 
 
