@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from trajaug.core.report import (
+    _compact,
     bar_chart_ci,
     format_mean_ci,
     group_mean_ci,
@@ -77,6 +78,12 @@ def test_group_mean_ci() -> None:
     assert summary[0]["d"] == "x" and summary[0]["n"] == 3 and summary[0]["r_mean"] == 2.0
     assert summary[0]["r_ci95"] == pytest.approx(4.3027 / math.sqrt(3))
     assert summary[1]["n"] == 0 and summary[1]["n_rows"] == 1 and math.isnan(summary[1]["r_mean"])
+
+
+@pytest.mark.parametrize(("value", "label"), [(3, "3"), (0.5, "0.5"), (10_000, "10k"), (100_000, "100k"),
+                                              (1_500_000, "1.5M"), (102_400, "102.4k")])
+def test_tick_labels_are_compact(value: float, label: str) -> None:
+    assert _compact(value) == label
 
 
 def test_bar_chart_png(tmp_path: Path) -> None:

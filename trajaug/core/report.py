@@ -204,13 +204,21 @@ def line_chart_ci(x: Sequence[float], series: Mapping[str, tuple[Sequence[float]
             ci = np.nan_to_num(np.asarray(cis, dtype=np.float64), nan=0.0)
             line = ax.errorbar(x, mean, yerr=ci, marker="o", capsize=4, label=name)
             ax.fill_between(x, mean - ci, mean + ci, alpha=0.15, color=line[0].get_color())
-        ax.set_xticks(list(x))
+        ax.set_xticks(list(x), [_compact(value) for value in x])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return Path(path)
+
+
+def _compact(value: float) -> str:
+    """A tick label short enough for ten ticks side by side: 3, 20k, 1.5M."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
 
 
 def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], path: str | Path, xlabel: str = "",
