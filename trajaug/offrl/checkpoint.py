@@ -53,7 +53,8 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-def _cpu(module: nn.Module) -> dict[str, torch.Tensor]:
+def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``module``'s state_dict on the CPU (what the checkpoints store)."""
     return {key: value.detach().to("cpu", copy=True) for key, value in module.state_dict().items()}
 
 
@@ -64,8 +65,9 @@ def save_checkpoint(path: str | Path, algorithm: str, actor: Actor, networks: Ma
         "format": CHECKPOINT_FORMAT, "algorithm": algorithm, "env_id": actor.env_id, "obs_dim": actor.obs_dim,
         "act_dim": actor.act_dim, "hidden": list(actor.hidden), "seed": int(seed), "config": _plain(dict(config)),
         "normalizer": {"mean": actor.obs_mean.tolist(), "std": actor.obs_std.tolist()},
-        "action_scale": actor.action_scale.tolist(), "policy": _cpu(actor),
-        "networks": {name: _cpu(module) for name, module in networks.items()}, "metrics": _plain(dict(metrics)),
+        "action_scale": actor.action_scale.tolist(), "policy": cpu_state_dict(actor),
+        "networks": {name: cpu_state_dict(module) for name, module in networks.items()},
+        "metrics": _plain(dict(metrics)),
     }
     with atomic_path(path, force=force) as tmp:
         torch.save(payload, tmp)

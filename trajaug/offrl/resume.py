@@ -31,6 +31,7 @@ from torch import nn
 
 from trajaug.core.atomic import atomic_path
 from trajaug.core.checkpoint import read_checkpoint
+from trajaug.offrl.checkpoint import cpu_state_dict
 from trajaug.offrl.replay import Replay
 
 RESUME_FORMAT = "trajaug-offrl-resume-1"
@@ -76,8 +77,7 @@ def save(path: Path, key: str, learner: Learner, replay: Replay, losses: torch.T
     """Write the run's state at ``progress.step`` updates (``losses``: the first ``step`` rows are kept)."""
     payload = {
         "format": RESUME_FORMAT, "key": key, "step": progress.step,
-        "networks": {name: {k: v.detach().cpu() for k, v in module.state_dict().items()}
-                     for name, module in learner.networks().items()},
+        "networks": {name: cpu_state_dict(module) for name, module in learner.networks().items()},
         "optimizers": {name: optimizer.state_dict() for name, optimizer in learner.optimizers().items()},
         "generators": {name: generator.get_state() for name, generator in learner.generators().items()},
         "attributes": {name: _plain(getattr(learner, name)) for name in learner.RESUME_ATTRIBUTES},

@@ -221,13 +221,12 @@ def train_offrl(dataset: Dataset, algo: str, config: Any = None, out_dir: str | 
                 start = time.perf_counter()
         synchronize(where)
         run.wall_s += time.perf_counter() - start
-        wall, eval_wall = run.wall_s, run.eval_wall_s
         actor.to("cpu").eval()
         if progress is not None and config.steps % 1000:
             progress(config.steps % 1000)
 
-    metrics = _metrics(algo, config, seed, losses.cpu(), learner_cls.LOSSES, wall, eval_wall, points, dataset, data,
-                       reward_scale, eval_episodes)
+    metrics = _metrics(algo, config, seed, losses.cpu(), learner_cls.LOSSES, run.wall_s, run.eval_wall_s, points,
+                       dataset, data, reward_scale, eval_episodes)
     metrics["device"] = device_record(where)
     if run.resumed_at:
         metrics["resumed_at"] = run.resumed_at
