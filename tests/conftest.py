@@ -43,3 +43,12 @@ def short_cheetah_demos(cheetah_demos: Dataset) -> Dataset:
 def cheetah_file(cheetah_demos: Dataset, tmp_path: Path) -> Path:
     """``cheetah_demos`` written as a D4RL HDF5 file in a tmp dir."""
     return write_d4rl(cheetah_demos, tmp_path / "halfcheetah_demos.hdf5")
+
+
+@pytest.fixture
+def short_episodes(cheetah_demos: Dataset, tmp_path: Path) -> Path:
+    """The first 600 steps of a HalfCheetah expert episode cut into 6 episodes of 100 (timeouts), as a file."""
+    rows = cheetah_demos.take_rows(np.arange(600))
+    timeouts = np.zeros(600, bool)
+    timeouts[99::100] = True
+    return write_d4rl(dataclasses.replace(rows, timeouts=timeouts), tmp_path / "cheetah_short.hdf5")

@@ -3,7 +3,6 @@ through the CLI that writes its tables and resumes, the sanity part, and bad inp
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,23 +14,13 @@ from click.testing import CliRunner
 
 import trajaug.offrl.batch as offrl_batch
 from trajaug.cli.main import cli
-from trajaug.core.dataset import Dataset
 from trajaug.core.stats import bootstrap_replicates, group_iqm, iqm, stratified_bootstrap
 from trajaug.experiments.bench.config import OffRLBenchConfig
 from trajaug.experiments.bench.offrl import run_offrl_bench
 from trajaug.offrl.replay import episode_subset
-from trajaug.storage.d4rl import read_d4rl, write_d4rl
+from trajaug.storage.d4rl import read_d4rl
 
 ROWS = ["subset", "synther", "synther:relabel=simulator", "bdm", "full"]
-
-
-@pytest.fixture
-def short_episodes(cheetah_demos: Dataset, tmp_path: Path) -> Path:
-    """The first 600 steps of a HalfCheetah expert episode cut into 6 episodes of 100 (timeouts), as a file."""
-    rows = cheetah_demos.take_rows(np.arange(600))
-    timeouts = np.zeros(600, bool)
-    timeouts[99::100] = True
-    return write_d4rl(dataclasses.replace(rows, timeouts=timeouts), tmp_path / "cheetah_short.hdf5")
 
 
 def test_iqm_is_the_mean_of_the_middle_half() -> None:

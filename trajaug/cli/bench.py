@@ -93,3 +93,25 @@ def bench_offrl(executor_kind: str, address: str | None, ship_data: bool, max_re
         click.echo(f"{kind}: {path}")
     if result["failed_cells"]:
         click.echo(f"{result['failed_cells']} cell(s) failed: see {result['files']['md']}", err=True)
+
+
+OFFRL_MERGE_HELP = """One augmentation table from several finished `bench offrl` outputs.
+
+Give the folders of complete sub-runs (e.g. one per dataset and seed: --datasets D --first-seed K --seeds 1), and a
+sanity output for the full row (its TD3+BC and IQL runs on the whole dataset). The sources must share the budget,
+evaluation, subset share, mix and set size, and train on the same data; each run may come from one source only.
+Writes OUT/offrl_augmentation.md, .json, .csv and figures."""
+
+
+@bench.command("offrl-merge", help=OFFRL_MERGE_HELP)
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the merged report.")
+@click.option("--force", is_flag=True, help="Replace a merged report already in OUT.")
+def bench_offrl_merge(sources: tuple[Path, ...], out: Path, force: bool) -> None:
+    """``trajaug bench offrl-merge``: see :data:`OFFRL_MERGE_HELP`."""
+    from trajaug.experiments.bench.offrl_merge import merge_offrl
+
+    result = merge_offrl(sources, out, force=force)
+    click.echo(result["files"]["md"].read_text())
+    for kind, path in result["files"].items():
+        click.echo(f"{kind}: {path}")

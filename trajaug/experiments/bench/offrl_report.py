@@ -61,8 +61,9 @@ def _interval(point: float, low: float, high: float) -> str:
 
 
 def write_report(runs: list[dict[str, Any]], record: dict[str, Any], config: OffRLBenchConfig,
-                 out: Path) -> dict[str, Path]:
-    """Write the tables and figures of one part (see the module docstring); returns kind → path."""
+                 out: Path, note: str = "") -> dict[str, Path]:
+    """Write the tables and figures of one part (see the module docstring); returns kind → path. ``note``: Markdown
+    appended to the tables. A run's curve is read from ``<its source or out>/cells/<id>/curve.json``."""
     keys = [sigma_key(sigma) for sigma in config.action_noise]
     kind = score_kind(runs, keys)
     values = [f"{when}_{kind}_{k}" for k in keys for when in WHEN]
@@ -88,6 +89,7 @@ def write_report(runs: list[dict[str, Any]], record: dict[str, Any], config: Off
                "error": "; ".join(str(e) for e in run["errors"])} for run in runs if not run["ok"]]
     if failed:
         text += "\n## Failed runs\n\n" + markdown_table(failed)
+    text += note
     flat = [{**run, "cell_ids": ";".join(run["cell_ids"]), "errors": "; ".join(map(str, run["errors"]))}
             for run in runs]
     files = {"md": write_markdown(text, prefix.with_suffix(".md")),
@@ -158,8 +160,9 @@ def _curves(runs: list[dict[str, Any]], config: OffRLBenchConfig, kind: str, out
 
 
 def _curve(out: Path, run: dict[str, Any], sigma: float, kind: str) -> list[tuple[int, float]] | None:
-    """(update, score) of a finished offline-RL run's curve at σ (``OUT/cells/<id>/curve.json``), None if absent."""
-    path = out / "cells" / run["cell_ids"][0] / "curve.json"
+    """(update, score) of a finished offline-RL run's curve at σ (``cells/<id>/curve.json`` in the run's
+    ``source`` folder, else in ``out``), None if absent."""
+    path = Path(run.get("source", out)) / "cells" / run["cell_ids"][0] / "curve.json"
     if not path.is_file():
         return None
     points = json.loads(path.read_text())["points"]

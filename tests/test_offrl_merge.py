@@ -1,0 +1,101 @@
+"""`trajaug bench offrl-merge`: sub-runs of the augmentation table (one per seed) and a sanity run merged into one
+report whose numbers are the sources' own, and the refusals (one line, exit 2) of sources measured differently."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from trajaug.cli.main import cli
+from trajaug.experiments.bench.config import OffRLBenchConfig
+from trajaug.experiments.bench.offrl import run_offrl_bench
+
+BUDGET: dict[str, Any] = {"algos": ("td3bc",), "updates": 60, "eval_every": 30, "eval_episodes": 2}
+
+
+@pytest.fixture
+def sources(short_episodes: Path, tmp_path: Path) -> dict[str, Path]:
+    """Two augmentation sub-runs (row subset, seeds 0 and 1) and a sanity run (seeds 0 and 1) on one file."""
+    folders = {}
+    for seed in (0, 1):
+        config = OffRLBenchConfig(datasets=(str(short_episodes),), rows=("subset",), subset=0.5, seeds=1,
+                                  first_seed=seed, **BUDGET)
+        folders[f"seed{seed}"] = run_offrl_bench(config, tmp_path / f"seed{seed}", workers=1)["files"]["json"].parent
+    sanity = OffRLBenchConfig(part="sanity", datasets=(str(short_episodes),), seeds=2, **BUDGET)
+    folders["sanity"] = run_offrl_bench(sanity, tmp_path / "sanity", workers=1)["files"]["json"].parent
+    return folders
+
+
+def merge(*args: str | Path) -> Any:
+    return CliRunner().invoke(cli, ["bench", "offrl-merge", *map(str, args)])
+
+
+def runs_of(folder: Path, part: str) -> list[dict[str, Any]]:
+    return json.loads((folder / f"offrl_{part}.json").read_text())["runs"]
+
+
+def test_merged_report_holds_each_sources_runs_and_the_sanity_runs_as_the_full_row(
+        sources: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    result = merge(sources["seed0"], sources["seed1"], sources["sanity"], "--out", out)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "offrl_augmentation.json").read_text())
+    merged = {(run["row"], run["seed"]): run for run in record["runs"]}
+    assert sorted(merged) == [("full", 0), ("full", 1), ("subset", 0), ("subset", 1)]
+    for seed in (0, 1):
+        [own] = runs_of(sources[f"seed{seed}"], "augmentation")
+        assert merged["subset", seed]["final_normalized_sigma0"] == own["final_normalized_sigma0"]
+        whole = next(r for r in runs_of(sources["sanity"], "sanity") if r["algo"] == "td3bc" and r["seed"] == seed)
+        assert merged["full", seed]["final_normalized_sigma0"] == whole["final_normalized_sigma0"]
+        assert merged["full", seed]["cell_ids"] == whole["cell_ids"]
+    subset_row = next(r for r in record["per_dataset"] if r["row"] == "subset")
+    assert subset_row["final_normalized_sigma0_mean"] == pytest.approx(
+        np.mean([merged["subset", s]["final_normalized_sigma0"] for s in (0, 1)]))
+    assert record["seeds"] == [0, 1] and len(record["subsets"]) == 2
+    text = (out / "offrl_augmentation.md").read_text()
+    assert "| cheetah_short | subset (50%) | td3bc | 2/2 |" in text
+    assert "| cheetah_short | full dataset (ceiling) | td3bc | 2/2 |" in text
+    assert "## Sources" in text and str(sources["sanity"]) in text and "seeds 0–1" in text
+    # the curves come from the sources' cells: the figure exists only if they were found
+    assert (out / "offrl_augmentation_curves_cheetah_short_td3bc.png").stat().st_size > 100
+
+    again = merge(sources["seed0"], sources["sanity"], "--out", out)  # the report exists: --force replaces it
+    assert again.exit_code == 2 and "exists; --force replaces it" in again.stderr
+    forced = merge(sources["seed0"], sources["sanity"], "--out", out, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert len(json.loads((out / "offrl_augmentation.json").read_text())["runs"]) == 2
+
+
+def test_sources_measured_differently_are_refused_in_one_line(sources: dict[str, Path], short_episodes: Path,
+                                                              tmp_path: Path) -> None:
+    longer = OffRLBenchConfig(datasets=(str(short_episodes),), rows=("subset",), subset=0.5, seeds=1,
+                              first_seed=2, **{**BUDGET, "updates": 90})
+    run_offrl_bench(longer, tmp_path / "longer", workers=1)
+    other_data = tmp_path / "other-data"  # the sanity run, as if its cells had trained on other data
+    shutil.copytree(sources["sanity"], other_data)
+    for result_file in other_data.glob("cells/*/result.json"):
+        row = json.loads(result_file.read_text())
+        result_file.write_text(json.dumps({**row, "data_sha256": "0" * 64}))
+    (tmp_path / "empty").mkdir()
+    cases = [
+        ((sources["seed0"], tmp_path / "longer"), "updates = 90, but"),
+        ((sources["seed0"], sources["seed0"]), "is in"),
+        ((sources["seed0"], other_data), "is other data (sha256 000000000000)"),
+        ((tmp_path / "empty",), "no offrl_augmentation.json or offrl_sanity.json"),
+        ((sources["sanity"],), "no augmentation source"),
+    ]
+    for folders, message in cases:
+        out = tmp_path / "merged"
+        result = merge(*folders, "--out", out)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], result.stderr
+        assert not out.exists()
+    into_a_source = merge(sources["seed0"], sources["seed1"], "--out", sources["seed1"])
+    assert into_a_source.exit_code == 2 and "is one of the sources" in into_a_source.stderr
