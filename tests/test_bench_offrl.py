@@ -93,6 +93,10 @@ def test_quick_augmentation_run_writes_its_tables_and_resumes(short_episodes: Pa
     for label in ("subset (50%)", "subset + synther", "subset + bdm", "full dataset (ceiling)"):
         assert f"| cheetah_short | {label} | td3bc | 1/1 |" in text
     assert "## Aggregate: IQM over datasets × seeds" in text and "best σ=0" in text
+    assert "| synther − subset | td3bc | 1 |" in text and "| synther:relabel=simulator − synther | td3bc | 1 |" in text
+    paired = {p["row"]: p for p in record["paired"]}
+    assert paired["bdm"]["final_normalized_sigma0_mean"] == pytest.approx(
+        runs["bdm"]["final_normalized_sigma0"] - runs["subset"]["final_normalized_sigma0"])
     iqm_row = next(r for r in record["iqm"] if r["row"] == "full")
     assert iqm_row["final_normalized_sigma0_iqm"] == pytest.approx(runs["full"]["final_normalized_sigma0"])
     for name in ("offrl_augmentation.csv", "offrl_augmentation_iqm.csv", "offrl_augmentation_runs.csv",

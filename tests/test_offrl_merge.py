@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from trajaug.cli.main import cli
 from trajaug.experiments.bench.config import OffRLBenchConfig
 from trajaug.experiments.bench.offrl import run_offrl_bench
+from trajaug.experiments.bench.offrl_report import baseline_of, paired_differences
 
 BUDGET: dict[str, Any] = {"algos": ("td3bc",), "updates": 60, "eval_every": 30, "eval_episodes": 2}
 
@@ -99,3 +100,27 @@ def test_sources_measured_differently_are_refused_in_one_line(sources: dict[str,
         assert not out.exists()
     into_a_source = merge(sources["seed0"], sources["seed1"], "--out", sources["seed1"])
     assert into_a_source.exit_code == 2 and "is one of the sources" in into_a_source.stderr
+
+
+def test_paired_differences_pair_each_row_with_its_baseline_on_the_same_dataset_and_seed() -> None:
+    def run(dataset: str, row: str, seed: int, score: float, ok: bool = True) -> dict[str, Any]:
+        return {"dataset": dataset, "row": row, "algo": "iql", "seed": seed, "ok": ok, "final": score}
+
+    runs = [run("w", "subset", 0, 10.0), run("w", "subset", 1, 20.0), run("h", "subset", 0, 30.0),
+            run("w", "synther", 0, 14.0), run("w", "synther", 1, 18.0), run("h", "synther", 0, 36.0),
+            run("w", "synther:relabel=simulator", 0, 15.0), run("w", "synther:relabel=simulator", 1, 0.0, ok=False),
+            run("w", "bdm:model=simulator", 0, 9.0),  # its method's row (bdm) is not in the table: vs the subset
+            run("w", "full", 0, 50.0)]
+    assert baseline_of("synther:relabel=simulator", ["subset", "synther"]) == "synther"
+    assert baseline_of("synther:relabel=simulator", ["subset"]) == "subset"
+    assert baseline_of("full", ["subset", "full"]) is None and baseline_of("synther", ["synther"]) is None
+    paired = {p["row"]: p for p in paired_differences(runs, ["final"])}
+    assert list(paired) == ["synther", "synther:relabel=simulator", "bdm:model=simulator"]  # subset, full: none
+    synther = paired["synther"]  # differences +4, −2, +6 over (w, 0), (w, 1), (h, 0)
+    assert (synther["baseline"], synther["pairs"], synther["higher"]) == ("subset", 3, 2)
+    assert synther["final_mean"] == pytest.approx(8 / 3)
+    assert synther["final_ci95"] == pytest.approx(4.303 * np.std([4, -2, 6], ddof=1) / np.sqrt(3), rel=1e-3)
+    relabelled = paired["synther:relabel=simulator"]  # only (w, 0): the seed-1 run failed
+    assert (relabelled["baseline"], relabelled["pairs"], relabelled["higher"], relabelled["final_mean"]) == (
+        "synther", 1, 1, 1.0)
+    assert (paired["bdm:model=simulator"]["baseline"], paired["bdm:model=simulator"]["final_mean"]) == ("subset", -1.0)

@@ -85,6 +85,16 @@ def write_report(runs: list[dict[str, Any]], record: dict[str, Any], config: Off
         f"\n## Aggregate: IQM over datasets × seeds\n\nInterquartile mean of the runs' scores (the middle 50%), "
         f"[95% stratified-bootstrap CI] ({BOOTSTRAP_REPS} resamples of the runs within each dataset).\n\n"
         + markdown_table(iqm_lines))
+    paired = paired_differences(runs, values)
+    if paired:
+        text += ("\n## Paired differences\n\nEach row minus its baseline on the same dataset and seed (the same "
+                 "subset; a relabelled row shares its base row's sampled states and actions), mean over the pairs "
+                 "± 95% Student-t CI; `higher`: pairs where the row scored above its baseline (final, first σ).\n\n"
+                 + markdown_table([{"row − baseline": f"{p['row']} − {p['baseline']}", "algo": p["algo"],
+                                    "pairs": p["pairs"], **{f"{when} σ={sigma:g}": format_mean_ci(
+                                        p[f"{when}_{kind}_{k}_mean"], p[f"{when}_{kind}_{k}_ci95"])
+                                        for sigma, k in sigmas for when in WHEN},
+                                    "higher": f"{p['higher']}/{p['pairs']}"} for p in paired]))
     failed = [{"dataset": run["dataset"], "row": run["row"], "algo": run["algo"], "seed": run["seed"],
                "error": "; ".join(str(e) for e in run["errors"])} for run in runs if not run["ok"]]
     if failed:
@@ -93,8 +103,8 @@ def write_report(runs: list[dict[str, Any]], record: dict[str, Any], config: Off
     flat = [{**run, "cell_ids": ";".join(run["cell_ids"]), "errors": "; ".join(map(str, run["errors"]))}
             for run in runs]
     files = {"md": write_markdown(text, prefix.with_suffix(".md")),
-             "json": write_json({**record, "score": kind, "per_dataset": per_task, "iqm": aggregate, "runs": runs},
-                                prefix.with_suffix(".json")),
+             "json": write_json({**record, "score": kind, "per_dataset": per_task, "iqm": aggregate,
+                                 "paired": paired, "runs": runs}, prefix.with_suffix(".json")),
              "csv": write_csv(per_task, prefix.with_suffix(".csv")),
              "iqm_csv": write_csv(aggregate, out / f"{prefix.name}_iqm.csv"),
              "runs_csv": write_csv(flat, out / f"{prefix.name}_runs.csv")}
@@ -106,6 +116,40 @@ def write_report(runs: list[dict[str, Any]], record: dict[str, Any], config: Off
         title=f"{config.part}: IQM over datasets × seeds (95% CI)")
     files.update(_curves(runs, config, kind, out, prefix.name))
     return files
+
+
+def baseline_of(row: str, rows: list[str]) -> str | None:
+    """The row a row is paired with: an ablation ``METHOD:key=value`` with its method's row where that is in the
+    table (``synther:relabel=simulator`` with ``synther``: same seed, same sampled (s, a)); any other augmentation
+    row with ``subset``; ``subset`` and ``full`` with none."""
+    if row in (SUBSET_ROW, FULL_ROW, "whole"):
+        return None
+    method = row.split(":")[0]
+    if method != row and method in rows:
+        return method
+    return SUBSET_ROW if SUBSET_ROW in rows else None
+
+
+def paired_differences(runs: list[dict[str, Any]], values: list[str]) -> list[dict[str, Any]]:
+    """Per row with a baseline (:func:`baseline_of`) and algorithm: the differences row − baseline of each value
+    over the (dataset, seed) pairs both finished, as ``<value>_mean`` and ``<value>_ci95`` (Student-t), with
+    ``pairs`` and ``higher`` (pairs where the row's first value is above the baseline's)."""
+    done = {(run["dataset"], run["row"], run["algo"], run["seed"]): run for run in runs if run["ok"]}
+    rows = list(dict.fromkeys(run["row"] for run in runs))
+    out = []
+    for row in rows:
+        baseline = baseline_of(row, rows)
+        for algo in dict.fromkeys(run["algo"] for run in runs if run["row"] == row):
+            pairs = [(done[key], done[(key[0], baseline, algo, key[3])]) for key in done
+                     if key[1:3] == (row, algo) and (key[0], baseline, algo, key[3]) in done]
+            if baseline is None or not pairs:
+                continue
+            summary: dict[str, Any] = {"row": row, "baseline": baseline, "algo": algo, "pairs": len(pairs),
+                                       "higher": sum(a[values[0]] > b[values[0]] for a, b in pairs)}
+            for value in values:
+                summary[f"{value}_mean"], summary[f"{value}_ci95"] = mean_ci95([a[value] - b[value] for a, b in pairs])
+            out.append(summary)
+    return out
 
 
 def _header(record: dict[str, Any], config: OffRLBenchConfig, kind: str) -> str:
