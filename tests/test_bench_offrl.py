@@ -92,7 +92,7 @@ def test_quick_augmentation_run_writes_its_tables_and_resumes(short_episodes: Pa
     text = (out / "offrl_augmentation.md").read_text()
     for label in ("subset (50%)", "subset + synther", "subset + bdm", "full dataset (ceiling)"):
         assert f"| cheetah_short | {label} | td3bc | 1/1 |" in text
-    assert "## Aggregate: IQM over datasets × seeds" in text and "best σ=0" in text
+    assert "## Aggregate: IQM over datasets × seeds" in text and "best σ=0" in text and "episodes; seed 0." in text
     assert "| synther − subset | td3bc | 1 |" in text and "| synther:relabel=simulator − synther | td3bc | 1 |" in text
     paired = {p["row"]: p for p in record["paired"]}
     assert paired["bdm"]["final_normalized_sigma0_mean"] == pytest.approx(

@@ -154,14 +154,15 @@ def paired_differences(runs: list[dict[str, Any]], values: list[str]) -> list[di
 
 def _header(record: dict[str, Any], config: OffRLBenchConfig, kind: str) -> str:
     seeds = record["seeds"]
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
     what = ("BC (the same number of updates), TD3+BC and IQL on each whole dataset" if config.part == "sanity" else
             f"TD3+BC and IQL on a {config.subset:.0%} subset of each dataset (whole episodes drawn with the seed); "
             f"`subset + X`: with X's synthetic set, made from that subset, in every minibatch ({config.real_ratio:g} "
             "of it real); `full dataset`: the ceiling")
     return (f"# Offline RL benchmark: {config.part}\n\n{what}. {config.updates} updates per run, evaluated every "
-            f"{config.eval_every} updates and after the last on {config.eval_episodes} episodes; seeds "
-            f"{seeds[0]}–{seeds[-1]}. {'D4RL normalized score' if kind == 'normalized' else 'Return'}: the final "
-            "evaluation and the best point of each run's curve, mean over seeds ± 95% Student-t CI.\n\n")
+            f"{config.eval_every} updates and after the last on {config.eval_episodes} episodes; {which}. "
+            f"{'D4RL normalized score' if kind == 'normalized' else 'Return'}: the final evaluation and the best "
+            "point of each run's curve, mean over seeds ± 95% Student-t CI.\n\n")
 
 
 def _set_columns(runs: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, str]:
