@@ -114,7 +114,12 @@ def test_quick_augmentation_run_writes_its_tables_and_resumes(short_episodes: Pa
     monkeypatch.setattr("trajaug.storage.d4rl.write_d4rl", must_not_run)
     again = bench(*args)
     assert again.exit_code == 0, again.output
-    assert json.loads((out / "offrl_augmentation.json").read_text())["runs"] == record["runs"]
+    rerun = json.loads((out / "offrl_augmentation.json").read_text())
+    assert rerun["runs"] == record["runs"]
+    # the compute time is what the runs and sets took when they were made, not the rerun's wall time
+    assert record["compute_seconds"] == pytest.approx(sum(run["wall_s"] for run in record["runs"])
+                                                      + sum(made["wall_seconds"] for made in record["sets"]))
+    assert rerun["compute_seconds"] == record["compute_seconds"] > rerun["wall_seconds"]
     assert Path(subset["path"]).stat().st_mtime_ns == stamp
 
 

@@ -43,6 +43,10 @@ def runs_of(folder: Path, part: str) -> list[dict[str, Any]]:
 
 def test_merged_report_holds_each_sources_runs_and_the_sanity_runs_as_the_full_row(
         sources: dict[str, Path], tmp_path: Path) -> None:
+    sanity_file = sources["sanity"] / "offrl_sanity.json"  # as older versions wrote it: runs without wall_s
+    sanity = json.loads(sanity_file.read_text())
+    sanity_file.write_text(json.dumps({**sanity, "runs": [{k: v for k, v in run.items() if k != "wall_s"}
+                                                          for run in sanity["runs"]]}))
     out = tmp_path / "merged"
     result = merge(sources["seed0"], sources["seed1"], sources["sanity"], "--out", out)
     assert result.exit_code == 0, result.output
@@ -55,10 +59,14 @@ def test_merged_report_holds_each_sources_runs_and_the_sanity_runs_as_the_full_r
         whole = next(r for r in runs_of(sources["sanity"], "sanity") if r["algo"] == "td3bc" and r["seed"] == seed)
         assert merged["full", seed]["final_normalized_sigma0"] == whole["final_normalized_sigma0"]
         assert merged["full", seed]["cell_ids"] == whole["cell_ids"]
+        cell = json.loads((sources["sanity"] / "cells" / whole["cell_ids"][0] / "result.json").read_text())
+        assert merged["full", seed]["wall_s"] == cell["wall_s"] > 0  # read from the cell's record
     subset_row = next(r for r in record["per_dataset"] if r["row"] == "subset")
     assert subset_row["final_normalized_sigma0_mean"] == pytest.approx(
         np.mean([merged["subset", s]["final_normalized_sigma0"] for s in (0, 1)]))
     assert record["seeds"] == [0, 1] and len(record["subsets"]) == 2
+    assert record["compute_seconds"] > 0
+    assert record["compute_seconds"] == pytest.approx(sum(run["wall_s"] for run in record["runs"]))
     text = (out / "offrl_augmentation.md").read_text()
     assert "| cheetah_short | subset (50%) | td3bc | 2/2 |" in text
     assert "| cheetah_short | full dataset (ceiling) | td3bc | 2/2 |" in text

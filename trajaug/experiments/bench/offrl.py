@@ -102,7 +102,9 @@ def run_offrl_bench(config: OffRLBenchConfig, out_dir: str | Path, executor: Exe
                     device: str = "cpu") -> dict[str, Any]:
     """Run (or resume) the part of the benchmark ``config.part`` names on ``executor`` (default: a LocalExecutor
     of ``workers`` processes); writes the tables and figures and returns ``runs`` (one row per dataset × row ×
-    algorithm × seed), ``files``, ``failed_cells`` and ``sets`` (the synthetic sets' summaries). ``device``: where
+    algorithm × seed), ``files``, ``failed_cells`` and ``sets`` (the synthetic sets' summaries). The record's
+    ``wall_seconds`` is this call's; ``compute_seconds`` sums what every offline-RL run and set took when it was
+    made (each run's ``wall_s``), so a rerun that finds everything finished keeps it. ``device``: where
     the networks train, in every cell (a run option: not in the config)."""
     check_config(config)
     config = resolve_quick(config)
@@ -117,8 +119,9 @@ def run_offrl_bench(config: OffRLBenchConfig, out_dir: str | Path, executor: Exe
         else:
             sets, subsets = _make_sets(config, seeds, out, pool, progress, ship_data, device)
             runs, failed = _augmentation(config, seeds, sets, out, pool, progress, ship_data, device)
+    compute = sum(run.get("wall_s") or 0.0 for run in runs) + sum(v.get("wall_seconds") or 0.0 for v in sets.values())
     record = {"config": dataclasses.asdict(config), "datasets": list(config.part_datasets()), "seeds": seeds,
-              "machine": machine(), "wall_seconds": time.perf_counter() - started,
+              "machine": machine(), "wall_seconds": time.perf_counter() - started, "compute_seconds": compute,
               "sets": [{"dataset": d, "row": r, "seed": s, **v} for (d, r, s), v in sets.items()],
               "subsets": subsets}
     files = write_report(runs, record, config, out)
@@ -167,7 +170,8 @@ def _rl_run(part: str, dataset: str, row: str, cell: Cell, result: dict[str, Any
     picked = {key: value for key, value in result.items() if key.startswith(("final_", "best_"))} if ok else {}
     return {"part": part, "dataset": dataset, "row": row, "algo": cell.algo, "seed": cell.seed, "ok": ok,
             "cell_ids": [cell.cell_id], "errors": [] if ok else [result.get("error")], **picked,
-            "transitions": result.get("transitions"), "synthetic_transitions": result.get("synthetic_transitions")}
+            "transitions": result.get("transitions"), "synthetic_transitions": result.get("synthetic_transitions"),
+            "wall_s": result.get("wall_s")}
 
 
 def _make_sets(config: OffRLBenchConfig, seeds: list[int], out: Path, pool: Executor, progress: Progress,

@@ -132,8 +132,19 @@ def merged_runs(sources: list[Source]) -> list[dict[str, Any]]:
             if key in runs:
                 raise TrajaugInputError(f"{source.file}: {'/'.join(map(str, key))} is in {origin[key]} too; "
                                         "give each run once")
-            runs[key], origin[key] = {**run, "source": str(source.folder)}, source.file
+            runs[key], origin[key] = {**run, "source": str(source.folder), "wall_s": _wall(source, run)}, source.file
     return list(runs.values())
+
+
+def _wall(source: Source, run: dict[str, Any]) -> float | None:
+    """A run's training time: its row's ``wall_s``, else (records of older versions) its cell's."""
+    if run.get("wall_s") is not None or not run["cell_ids"]:
+        return run.get("wall_s")
+    try:
+        wall = json.loads((source.folder / "cells" / run["cell_ids"][0] / "result.json").read_text()).get("wall_s")
+    except (OSError, ValueError):
+        return None
+    return float(wall) if isinstance(wall, int | float) else None
 
 
 def _ordered(values: list[Any]) -> tuple[Any, ...]:
@@ -170,10 +181,11 @@ def merge_offrl(folders: Sequence[str | Path], out_dir: str | Path, force: bool 
                                                    if run["source"] == str(source.folder)}))),
                "runs": sum(run["source"] == str(source.folder) for run in runs),
                "commit": source.record.get("machine", {}).get("commit")} for source in sources]
+    sets = [made for source in augmentation for made in source.record.get("sets", [])]
     record = {"config": dataclasses.asdict(config), "datasets": list(config.datasets), "seeds": seeds,
-              "machine": machine(), "merged_from": [{**row, "wall_seconds": source.record.get("wall_seconds")}
-                                                    for row, source in zip(listed, sources, strict=True)],
-              "sets": [made for source in augmentation for made in source.record.get("sets", [])],
+              "machine": machine(), "merged_from": listed, "compute_seconds": sum(
+                  run.get("wall_s") or 0.0 for run in runs) + sum(made.get("wall_seconds") or 0.0 for made in sets),
+              "sets": sets,
               "subsets": [subset for source in augmentation for subset in source.record.get("subsets", [])]}
     note = ("\n## Sources\n\nMerged by `trajaug bench offrl-merge` from these `bench offrl` outputs (a sanity "
             "output gives the `full` row: its TD3+BC and IQL runs on the whole dataset, same budget and seed).\n\n"
