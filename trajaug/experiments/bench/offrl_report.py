@@ -154,7 +154,9 @@ def paired_differences(runs: list[dict[str, Any]], values: list[str]) -> list[di
 
 def _header(record: dict[str, Any], config: OffRLBenchConfig, kind: str) -> str:
     seeds = record["seeds"]
-    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
+    contiguous = list(seeds) == list(range(seeds[0], seeds[0] + len(seeds)))
+    which = (f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}" if contiguous
+             else "seeds " + ", ".join(map(str, seeds)))
     what = ("BC (the same number of updates), TD3+BC and IQL on each whole dataset" if config.part == "sanity" else
             f"TD3+BC and IQL on a {config.subset:.0%} subset of each dataset (whole episodes drawn with the seed); "
             f"`subset + X`: with X's synthetic set, made from that subset, in every minibatch ({config.real_ratio:g} "
