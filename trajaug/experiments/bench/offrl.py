@@ -48,7 +48,7 @@ from trajaug.experiments.bench.config import (
     SeedTableConfig,
     resolve_quick,
 )
-from trajaug.experiments.bench.offrl_report import write_report
+from trajaug.experiments.bench.offrl_report import compute_seconds, write_report
 from trajaug.experiments.bench.seed_table import check_rows, machine, run_augmentations
 from trajaug.offrl.batch import run_cells as run_offrl_cells
 from trajaug.offrl.batch import sigma_key
@@ -119,9 +119,9 @@ def run_offrl_bench(config: OffRLBenchConfig, out_dir: str | Path, executor: Exe
         else:
             sets, subsets = _make_sets(config, seeds, out, pool, progress, ship_data, device)
             runs, failed = _augmentation(config, seeds, sets, out, pool, progress, ship_data, device)
-    compute = sum(run.get("wall_s") or 0.0 for run in runs) + sum(v.get("wall_seconds") or 0.0 for v in sets.values())
     record = {"config": dataclasses.asdict(config), "datasets": list(config.part_datasets()), "seeds": seeds,
-              "machine": machine(), "wall_seconds": time.perf_counter() - started, "compute_seconds": compute,
+              "machine": machine(), "wall_seconds": time.perf_counter() - started,
+              "compute_seconds": compute_seconds(runs, sets.values()),
               "sets": [{"dataset": d, "row": r, "seed": s, **v} for (d, r, s), v in sets.items()],
               "subsets": subsets}
     files = write_report(runs, record, config, out)

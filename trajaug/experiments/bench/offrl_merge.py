@@ -32,7 +32,7 @@ from typing import Any
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.report import markdown_table
 from trajaug.experiments.bench.config import FULL_ROW, OffRLBenchConfig
-from trajaug.experiments.bench.offrl_report import write_report
+from trajaug.experiments.bench.offrl_report import compute_seconds, write_report
 from trajaug.experiments.bench.seed_table import machine
 
 SHARED = ("updates", "eval_every", "eval_episodes", "action_noise", "quick")
@@ -183,8 +183,7 @@ def merge_offrl(folders: Sequence[str | Path], out_dir: str | Path, force: bool 
                "commit": source.record.get("machine", {}).get("commit")} for source in sources]
     sets = [made for source in augmentation for made in source.record.get("sets", [])]
     record = {"config": dataclasses.asdict(config), "datasets": list(config.datasets), "seeds": seeds,
-              "machine": machine(), "merged_from": listed, "compute_seconds": sum(
-                  run.get("wall_s") or 0.0 for run in runs) + sum(made.get("wall_seconds") or 0.0 for made in sets),
+              "machine": machine(), "merged_from": listed, "compute_seconds": compute_seconds(runs, sets),
               "sets": sets,
               "subsets": [subset for source in augmentation for subset in source.record.get("subsets", [])]}
     note = ("\n## Sources\n\nMerged by `trajaug bench offrl-merge` from these `bench offrl` outputs (a sanity "

@@ -16,6 +16,7 @@ Scores are D4RL normalized scores where every finished run has one, else returns
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,11 @@ def write_report(runs: list[dict[str, Any]], record: dict[str, Any], config: Off
         title=f"{config.part}: IQM over datasets × seeds (95% CI)")
     files.update(_curves(runs, config, kind, out, prefix.name))
     return files
+
+
+def compute_seconds(runs: Iterable[dict[str, Any]], sets: Iterable[dict[str, Any]]) -> float:
+    """What the runs (``wall_s``) and the synthetic sets (``wall_seconds``) took when they were made, in seconds."""
+    return sum(run.get("wall_s") or 0.0 for run in runs) + sum(made.get("wall_seconds") or 0.0 for made in sets)
 
 
 def baseline_of(row: str, rows: list[str]) -> str | None:
