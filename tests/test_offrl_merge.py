@@ -48,11 +48,13 @@ def test_merged_report_holds_each_sources_runs_and_the_sanity_runs_as_the_full_r
     sanity_file.write_text(json.dumps({**sanity, "runs": [{k: v for k, v in run.items() if k != "wall_s"}
                                                           for run in sanity["runs"]]}))
     out = tmp_path / "merged"
-    result = merge(sources["seed0"], sources["seed1"], sources["sanity"], "--out", out)
+    result = merge(sources["sanity"], sources["seed1"], sources["seed0"], "--out", out)
     assert result.exit_code == 0, result.output
     record = json.loads((out / "offrl_augmentation.json").read_text())
     merged = {(run["row"], run["seed"]): run for run in record["runs"]}
-    assert sorted(merged) == [("full", 0), ("full", 1), ("subset", 0), ("subset", 1)]
+    # in the benchmark's order whatever the sources' order: the subset row first, the ceiling last, seeds ascending
+    assert list(merged) == [("subset", 0), ("subset", 1), ("full", 0), ("full", 1)]
+    assert [row["row"] for row in record["per_dataset"]] == ["subset", "full"]
     for seed in (0, 1):
         [own] = runs_of(sources[f"seed{seed}"], "augmentation")
         assert merged["subset", seed]["final_normalized_sigma0"] == own["final_normalized_sigma0"]

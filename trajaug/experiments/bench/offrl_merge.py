@@ -31,7 +31,13 @@ from typing import Any
 
 from trajaug.core.errors import TrajaugInputError
 from trajaug.core.report import markdown_table
-from trajaug.experiments.bench.config import FULL_ROW, OffRLBenchConfig
+from trajaug.experiments.bench.config import (
+    AUGMENTATION_DATASETS,
+    FULL_ROW,
+    OFFRL_ALGOS,
+    OFFRL_ROWS,
+    OffRLBenchConfig,
+)
 from trajaug.experiments.bench.offrl_report import compute_seconds, write_report
 from trajaug.experiments.bench.seed_table import machine
 
@@ -151,6 +157,16 @@ def _ordered(values: list[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(values))
 
 
+def in_table_order(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs in the order one ``bench offrl`` run lists them, whatever the order of the sources: datasets and
+    rows in the benchmark's order (others after them, as given; ``full`` last), then algorithm and seed."""
+    datasets = _ordered([*AUGMENTATION_DATASETS, *(run["dataset"] for run in runs)])
+    rows = _ordered([*(row for row in OFFRL_ROWS if row != FULL_ROW), *(run["row"] for run in runs), FULL_ROW])
+    algos = _ordered([*OFFRL_ALGOS, *(run["algo"] for run in runs)])
+    return sorted(runs, key=lambda run: (datasets.index(run["dataset"]), rows.index(run["row"]),
+                                         algos.index(run["algo"]), int(run["seed"])))
+
+
 def merge_offrl(folders: Sequence[str | Path], out_dir: str | Path, force: bool = False) -> dict[str, Any]:
     """Merge the ``bench offrl`` outputs in ``folders`` into one augmentation report in ``out_dir``
     (``offrl_augmentation.{md,json,csv}``, ``_runs.csv``, ``_iqm.csv``, figures); returns ``runs`` and ``files``.
@@ -163,7 +179,7 @@ def merge_offrl(folders: Sequence[str | Path], out_dir: str | Path, force: bool 
     if (out / "offrl_augmentation.json").exists() and not force:
         raise TrajaugInputError(f"{out / 'offrl_augmentation.json'}: exists; --force replaces it")
     reference = _check_alike(sources)
-    runs = merged_runs(sources)
+    runs = in_table_order(merged_runs(sources))
     rows = _ordered([run["row"] for run in runs if run["row"] != FULL_ROW])
     seeds = sorted({int(run["seed"]) for run in runs})
     fields = {field.name for field in dataclasses.fields(OffRLBenchConfig)}
